@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The interface between the BPF half (main.bpf.c) and the user-space half
+ * (src/bpf.rs) of scx-userland. Everything here crosses the kernel/user
+ * boundary byte for byte, so it is plain C with fixed-width types; src/bpf.rs
+ * gets the same layouts from the skeleton that libbpf-cargo generates.
+ *
+ * Two channels per domain carry tasks, neither with a syscall per task:
+ *
+ *   kernel ──ringbuf "to_user[dom]" (struct sul_enqueued)──▶ worker of dom
+ *   kernel ◀─user ringbuf "to_kern[dom]" (struct sul_dispatch)── worker of dom
+ *
+ * A task's scheduling state (vruntime and the runtime it was computed from)
+ * lives in BPF task storage: it travels to user space with each enqueue and
+ * comes back with the dispatch. User space therefore keeps no per-pid table
+ * and works for any pid up to pid_max.
+ */
+#ifndef __SCX_USERLAND_INTF_H
+#define __SCX_USERLAND_INTF_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+typedef __u8 u8;
+typedef __u32 u32;
+typedef __s32 s32;
+typedef __u64 u64;
+typedef __s64 s64;
+#endif
+
+enum sul_consts {
+	/* Domains are named by a bit in a u64 mask, hence 64. */
+	SUL_MAX_DOMAINS = 64,
+	SUL_MAX_CPUS = 1024,
+	/* vruntime_dom of a task that never went through user space. */
+	SUL_NO_DOMAIN = 0xffffffff,
+	/* sul_exit_info string sizes */
+	SUL_EXIT_REASON_LEN = 128,
+	SUL_EXIT_MSG_LEN = 1024,
+};
+
+/* A runnable task handed to user space (kernel -> user). */
+struct sul_enqueued {
+	s32 pid;
+	/* Bumped at every enqueue to user space: a dispatch carrying an older
+	 * seq was decided for an enqueue that no longer exists. */
+	u32 seq;
+	u64 sum_exec_runtime;
+	/* The vruntime user space gave the task at its last dispatch, and the
+	 * sum_exec_runtime it had been charged up to then. */
+	u64 vruntime;
+	u64 charged_exec_runtime;
+	/* Domains whose CPUs the task may use (bit d = domain d). */
+	u64 allowed_domains;
+	u32 weight;
+	s32 cpu;	/* the CPU it last ran on */
+	u32 dom;	/* the domain it is queued to */
+	u32 vruntime_dom;	/* the domain whose clock vruntime is on */
+};
+
+/* A scheduling decision (user -> kernel). */
+struct sul_dispatch {
+	s32 pid;
+	u32 seq;
+	u64 vruntime;
+	u64 charged_exec_runtime;
+	u32 dom;	/* the domain (DSQ) the task goes to */
+	u32 pad;
+};
+
+/* Why the scheduler was unloaded, copied from the kernel in ops.exit. */
+struct sul_exit_info {
+	s32 kind;
+	u32 pad;
+	s64 exit_code;
+	char reason[SUL_EXIT_REASON_LEN];
+	char msg[SUL_EXIT_MSG_LEN];
+};
+
+/* Per-domain counters, written by BPF only. */
+struct sul_dom_stats {
+	u64 user_enqueues;	/* tasks sent to this domain's worker */
+	u64 kernel_enqueues;	/* tasks kept in the kernel on this domain */
+	u64 failed;		/* to_user full: task queued in the kernel */
+	u64 dispatches;		/* user-space decisions inserted into the DSQ */
+	u64 stale;		/* decisions dropped: older enqueue or gone */
+	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
+	u64 worker_runs;	/* times BPF released the held worker */
+};
+
+#endif /* __SCX_USERLAND_INTF_H */

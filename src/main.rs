@@ -1,0 +1,84 @@
+//! scx-userland's entry point: parse flags, plan domains, check the system,
+//! run the scheduler (again, if the kernel asks for a restart), report.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use scx_userland::cli::Cli;
+use scx_userland::preflight;
+use scx_userland::scheduler::{self, RunConfig};
+use topology::{Machine, Plan};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("scx-userland: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn discover(cli: &Cli) -> Result<Plan> {
+    let machine = match &cli.topology_xml {
+        Some(path) => Machine::from_xml_file(path)?,
+        None => Machine::live()?,
+    };
+    Ok(topology::plan(&machine, cli.domains)?)
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    let mut plan = discover(cli)?;
+    if cli.show_domains {
+        print!("{}", plan.render());
+        return Ok(ExitCode::SUCCESS);
+    }
+    preflight::check()?;
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = shutdown.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Release)).context("installing the SIGINT/SIGTERM handler")?;
+
+    let cfg = RunConfig {
+        batch: cli.batch as usize,
+        partial: cli.partial,
+        verbose: cli.verbose,
+        ringbuf_bytes: cli.ringbuf_kib * 1024,
+        stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
+        balance: (!cli.no_balance).then(|| (Duration::from_millis(cli.balance_interval_ms), cli.balance_config())),
+    };
+
+    loop {
+        let outcome = scheduler::run_once(&cfg, &plan, &shutdown)?;
+        match &outcome.exit {
+            Some(ei) => {
+                println!(
+                    "scx-userland: exit kind {} code {:#x}: {}",
+                    ei.kind, ei.exit_code, ei.reason
+                );
+                if !ei.msg.is_empty() {
+                    println!("scx-userland: {}", ei.msg);
+                }
+                if ei.wants_restart() && !shutdown.load(Ordering::Acquire) {
+                    println!("scx-userland: the kernel asked for a restart (CPU hotplug); re-reading the topology");
+                    plan = discover(cli)?;
+                    continue;
+                }
+                if ei.is_error() {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            None => println!("scx-userland: detached"),
+        }
+        return Ok(if outcome.by_user || outcome.exit.is_some() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+}

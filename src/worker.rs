@@ -1,0 +1,366 @@
+//! A domain worker: the user-space thread that schedules one domain.
+//!
+//! ```text
+//!            ┌───────────── one loop iteration, no syscall per task ─────────────┐
+//!  kernel ──▶ receive all arrivals ─▶ take migrants from other workers (inbox)  │
+//!            │ serve balancer requests (push tasks to a peer's inbox)           │
+//!            │ dispatch up to `batch` tasks, lowest vruntime first ──▶ kernel    │
+//!            │ publish queue depth/weight/clock                                 │
+//!            └─ queue empty? sleep in epoll until BPF sends more : sched_yield ─┘
+//! ```
+//!
+//! This is the scx_userland example's loop (drain, dispatch a batch, yield)
+//! with two changes: the worker sleeps instead of spinning when it has
+//! nothing queued, and it talks to the other workers and the balancer only
+//! through crossbeam channels polled with `try_recv`, so no lock is ever held
+//! on this path.
+//!
+//! Invariants:
+//! - a task is in this queue, in flight in exactly one peer's inbox, or sent
+//!   to the kernel; a migrant that finds its peer's inbox full comes back.
+//! - each domain's vruntimes are on its own clock (its min_vruntime). A task
+//!   arriving with a vruntime from another domain's clock is renormalised:
+//!   its lag against that clock is carried to ours.
+//! - the worker yields only while it has tasks queued and has published the
+//!   count, so BPF (which holds a yielded worker) knows to run it again.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use topology::DomainId;
+
+use crate::balancer;
+use crate::bpf::DomainChannel;
+use crate::queue::{Enqueued, RunQueue};
+use crate::task::{Arrival, Pid, QueuedTask};
+use crate::vruntime::Vruntime;
+
+/// How long an idle worker sleeps before re-checking the stop flag.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// What a domain publishes to the balancer, the stats thread and its peers.
+/// Written only by the domain's worker.
+#[derive(Debug, Default)]
+pub struct DomainState {
+    pub queued: AtomicU64,
+    pub queued_weight: AtomicU64,
+    pub min_vruntime: AtomicU64,
+    pub received: AtomicU64,
+    pub dispatched: AtomicU64,
+    pub replaced_stale: AtomicU64,
+    pub channel_full: AtomicU64,
+    pub migrated_in: AtomicU64,
+    pub migrated_out: AtomicU64,
+    pub migrated_out_numa: AtomicU64,
+}
+
+/// The balancer asks a worker to push about `weight` of load to `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveRequest {
+    pub to: DomainId,
+    pub weight: u64,
+    pub max_tasks: usize,
+    pub cross_numa: bool,
+}
+
+/// A worker's links to everyone else.
+pub struct Links {
+    pub states: Arc<[DomainState]>,
+    /// inboxes[d]: migrants for domain d, their vruntime being their lag.
+    pub inboxes: Vec<Sender<QueuedTask>>,
+    pub inbox: Receiver<QueuedTask>,
+    pub requests: Receiver<MoveRequest>,
+    pub stop: Arc<AtomicBool>,
+}
+
+pub struct Worker<C: DomainChannel> {
+    dom: DomainId,
+    batch: usize,
+    queue: RunQueue,
+    chan: C,
+    links: Links,
+    picked: Vec<Pid>,
+    moving: Vec<QueuedTask>,
+}
+
+impl<C: DomainChannel> Worker<C> {
+    pub fn new(dom: DomainId, batch: usize, capacity: usize, chan: C, links: Links) -> Worker<C> {
+        Worker {
+            dom,
+            batch,
+            queue: RunQueue::with_capacity(capacity),
+            chan,
+            links,
+            picked: Vec::with_capacity(capacity.min(4096)),
+            moving: Vec::with_capacity(capacity.min(4096)),
+        }
+    }
+
+    fn state(&self) -> &DomainState {
+        &self.links.states[self.dom.0 as usize]
+    }
+
+    pub fn run(&mut self) {
+        while !self.links.stop.load(Ordering::Acquire) {
+            self.step();
+        }
+    }
+
+    /// One iteration of the loop in the module doc.
+    pub fn step(&mut self) {
+        let dom = self.dom;
+        {
+            let (queue, states) = (&mut self.queue, &*self.links.states);
+            let mut sink = |a: &Arrival| accept(queue, states, dom, a);
+            self.chan.receive(&mut sink);
+        }
+
+        while let Ok(t) = self.links.inbox.try_recv() {
+            // Migrants travel with their lag alone (see `push`): put them on
+            // our clock as it is now, not as it was when they left.
+            let here = t.vruntime.renormalise(Vruntime(0), self.queue.min_vruntime());
+            self.queue.insert(QueuedTask { vruntime: here, ..t });
+            self.state().migrated_in.fetch_add(1, Ordering::Relaxed);
+        }
+        while let Ok(req) = self.links.requests.try_recv() {
+            self.push(req);
+        }
+
+        let chan = &mut self.chan;
+        let mut full = false;
+        let sent = self.queue.dispatch_batch(self.batch, |t| {
+            let ok = chan.send(&t.dispatch_from(dom));
+            full = !ok;
+            ok
+        });
+        self.publish(sent as u64, full);
+
+        if self.queue.is_empty() {
+            let (queue, states) = (&mut self.queue, &*self.links.states);
+            let mut sink = |a: &Arrival| accept(queue, states, dom, a);
+            self.chan.wait(IDLE_WAIT, &mut sink);
+            let n = self.queue.len() as u64;
+            self.chan.publish_queued(n);
+        } else {
+            self.chan.yield_cpu();
+        }
+    }
+
+    fn publish(&mut self, sent: u64, full: bool) {
+        let n = self.queue.len() as u64;
+        self.chan.publish_queued(n);
+        let s = &self.links.states[self.dom.0 as usize];
+        s.queued.store(n, Ordering::Relaxed);
+        s.queued_weight.store(self.queue.queued_weight(), Ordering::Relaxed);
+        s.min_vruntime.store(self.queue.min_vruntime().0, Ordering::Relaxed);
+        s.dispatched.fetch_add(sent, Ordering::Relaxed);
+        if full {
+            s.channel_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Serves a balancer request: moves tasks to `req.to`'s inbox.
+    fn push(&mut self, req: MoveRequest) {
+        let Some(inbox) = self.links.inboxes.get(req.to.0 as usize) else {
+            return;
+        };
+        // In flight, a migrant's vruntime is its lag (clock 0); the receiver
+        // adds its own min_vruntime when it takes it in.
+        let dst_clock = Vruntime(0);
+        balancer::select_migrants(&self.queue, req.to, req.weight, req.max_tasks, &mut self.picked);
+        balancer::take_migrants(&mut self.queue, &self.picked, dst_clock, &mut self.moving);
+        let mut moved = 0;
+        for t in self.moving.drain(..) {
+            match inbox.try_send(t) {
+                Ok(()) => moved += 1,
+                Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) => {
+                    // Back on our clock: the lag it had is kept.
+                    let back = QueuedTask {
+                        vruntime: t.vruntime.renormalise(dst_clock, self.queue.min_vruntime()),
+                        ..t
+                    };
+                    self.queue.insert(back);
+                }
+            }
+        }
+        let s = &self.links.states[self.dom.0 as usize];
+        s.migrated_out.fetch_add(moved, Ordering::Relaxed);
+        if req.cross_numa {
+            s.migrated_out_numa.fetch_add(moved, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Queues an arrival on `dom`, first moving its vruntime onto this domain's
+/// clock if it was last scheduled by another domain.
+fn accept(queue: &mut RunQueue, states: &[DomainState], dom: DomainId, a: &Arrival) {
+    let vruntime = match a.vruntime_dom {
+        Some(src) if src != dom => match states.get(src.0 as usize) {
+            Some(s) => a
+                .vruntime
+                .renormalise(Vruntime(s.min_vruntime.load(Ordering::Relaxed)), queue.min_vruntime()),
+            None => queue.min_vruntime(),
+        },
+        _ => a.vruntime,
+    };
+    let s = &states[dom.0 as usize];
+    s.received.fetch_add(1, Ordering::Relaxed);
+    if queue.enqueue(a, vruntime) == Enqueued::ReplacedStale {
+        s.replaced_stale.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{Dispatch, DomainMask, EnqueueSeq};
+    use crate::vruntime::Weight;
+    use std::collections::VecDeque;
+
+    #[derive(Default)]
+    struct FakeChannel {
+        incoming: VecDeque<Arrival>,
+        sent: Vec<Dispatch>,
+        room: usize,
+        published: u64,
+        yields: usize,
+        waits: usize,
+    }
+
+    impl DomainChannel for FakeChannel {
+        fn receive(&mut self, sink: &mut dyn FnMut(&Arrival)) -> usize {
+            let n = self.incoming.len();
+            for a in self.incoming.drain(..) {
+                sink(&a);
+            }
+            n
+        }
+        fn wait(&mut self, _timeout: Duration, sink: &mut dyn FnMut(&Arrival)) -> usize {
+            self.waits += 1;
+            self.receive(sink)
+        }
+        fn send(&mut self, d: &Dispatch) -> bool {
+            if self.room == 0 {
+                return false;
+            }
+            self.room -= 1;
+            self.sent.push(*d);
+            true
+        }
+        fn publish_queued(&mut self, n: u64) {
+            self.published = n;
+        }
+        fn yield_cpu(&mut self) {
+            self.yields += 1;
+        }
+    }
+
+    fn arrival(pid: i32, ran: u64, vruntime_dom: Option<DomainId>, vruntime: u64) -> Arrival {
+        Arrival {
+            pid: Pid(pid),
+            seq: EnqueueSeq(pid as u32),
+            sum_exec_runtime: ran,
+            vruntime: Vruntime(vruntime),
+            charged_exec_runtime: 0,
+            vruntime_dom,
+            weight: Weight::NICE_0,
+            allowed: DomainMask::all(2),
+            cpu: 0,
+        }
+    }
+
+    fn worker(dom: u32, chan: FakeChannel, batch: usize) -> (Worker<FakeChannel>, Arc<[DomainState]>) {
+        let states: Arc<[DomainState]> = (0..2).map(|_| DomainState::default()).collect();
+        let (tx0, rx0) = crossbeam_channel::bounded(16);
+        let (tx1, rx1) = crossbeam_channel::bounded(16);
+        let (_req_tx, req_rx) = crossbeam_channel::bounded(4);
+        let inbox = if dom == 0 { rx0 } else { rx1 };
+        let links = Links {
+            states: states.clone(),
+            inboxes: vec![tx0, tx1],
+            inbox,
+            requests: req_rx,
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        (Worker::new(DomainId(dom), batch, 64, chan, links), states)
+    }
+
+    #[test]
+    fn dispatches_a_batch_then_yields_while_tasks_remain() {
+        let mut chan = FakeChannel {
+            room: 100,
+            ..Default::default()
+        };
+        for pid in 1..=5 {
+            chan.incoming.push_back(arrival(pid, 10 * pid as u64, None, 0));
+        }
+        let (mut w, states) = worker(0, chan, 2);
+        w.step();
+        assert_eq!(w.chan.sent.iter().map(|d| d.pid.0).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(w.chan.published, 3);
+        assert_eq!(w.chan.yields, 1);
+        assert_eq!(states[0].queued.load(Ordering::Relaxed), 3);
+        w.step();
+        w.step();
+        assert_eq!(w.chan.sent.len(), 5);
+        assert_eq!(w.chan.waits, 1, "sleeps once the queue is empty");
+        assert!(w.chan.sent.iter().all(|d| d.dom == DomainId(0)));
+    }
+
+    #[test]
+    fn a_full_kernel_channel_loses_nothing() {
+        let mut chan = FakeChannel {
+            room: 1,
+            ..Default::default()
+        };
+        for pid in 1..=3 {
+            chan.incoming.push_back(arrival(pid, pid as u64, None, 0));
+        }
+        let (mut w, states) = worker(0, chan, 8);
+        w.step();
+        assert_eq!(w.chan.sent.len(), 1);
+        assert_eq!(states[0].channel_full.load(Ordering::Relaxed), 1);
+        w.chan.room = 10;
+        w.step();
+        assert_eq!(w.chan.sent.iter().map(|d| d.pid.0).collect::<Vec<_>>(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn arrivals_from_another_domain_keep_their_lag() {
+        let chan = FakeChannel {
+            room: 100,
+            ..Default::default()
+        };
+        let (mut w, states) = worker(1, chan, 8);
+        states[0].min_vruntime.store(1_000_000, Ordering::Relaxed);
+        // Our clock is at 0; the task was 5000 ahead of domain 0's clock.
+        w.chan.incoming.push_back(arrival(9, 0, Some(DomainId(0)), 1_005_000));
+        w.step();
+        assert_eq!(w.chan.sent[0].vruntime, Vruntime(5_000));
+    }
+
+    #[test]
+    fn migrants_from_the_inbox_are_dispatched_here() {
+        let chan = FakeChannel {
+            room: 100,
+            ..Default::default()
+        };
+        let (mut w, states) = worker(1, chan, 8);
+        let t = QueuedTask {
+            pid: Pid(44),
+            seq: EnqueueSeq(3),
+            vruntime: Vruntime(12),
+            charged_exec_runtime: 0,
+            weight: Weight::NICE_0,
+            allowed: DomainMask::all(2),
+        };
+        w.links.inboxes[1].send(t).expect("inbox has room");
+        w.step();
+        assert_eq!(w.chan.sent.len(), 1);
+        assert_eq!(w.chan.sent[0].dom, DomainId(1));
+        assert_eq!(w.chan.sent[0].seq, EnqueueSeq(3), "the enqueue it answers is unchanged");
+        assert_eq!(states[1].migrated_in.load(Ordering::Relaxed), 1);
+    }
+}
