@@ -59,6 +59,10 @@ volatile u64 nr_queued[SUL_MAX_DOMAINS];
 u32 worker_held[SUL_MAX_DOMAINS];
 u32 worker_needed[SUL_MAX_DOMAINS];
 u32 enqueue_seq;
+/* Tasks waiting in each domain's DSQ, as last seen by ops.dispatch: with
+ * the decisions still in to_kern, what a worker has handed out but no CPU
+ * has taken yet. */
+u64 dsq_depth[SUL_MAX_DOMAINS];
 struct sul_dom_stats dom_stats[SUL_MAX_DOMAINS];
 struct sul_exit_info exit_info;
 
@@ -382,8 +386,11 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	    (worker_needed[DOM(dom)] || (nr_queued[DOM(dom)] && !scx_bpf_dsq_nr_queued(dom))))
 		release_worker(dom);
 
-	if (sul_dsq_move_to_local(dom))
+	if (sul_dsq_move_to_local(dom)) {
+		dsq_depth[dom] = scx_bpf_dsq_nr_queued(dom);
 		return;
+	}
+	dsq_depth[dom] = 0;
 
 	for (i = 0; i < SUL_MAX_DOMAINS && i < nr_domains; i++) {
 		u32 other = steal_order[DOM(dom)][DOM(i)];
@@ -391,6 +398,7 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 		if (other >= nr_domains)
 			break;
 		if (sul_dsq_move_to_local(other)) {
+			dsq_depth[DOM(other)] = scx_bpf_dsq_nr_queued(other);
 			__sync_fetch_and_add(&stats_of(dom)->steals, 1);
 			return;
 		}

@@ -351,6 +351,13 @@ impl Shared {
         unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).nr_queued[i])) }.store(n, Ordering::Relaxed);
     }
 
+    /// Tasks in domain `dom`'s DSQ when a CPU of it last looked.
+    pub fn dsq_depth(&self, dom: DomainId) -> u64 {
+        let i = dom.0 as usize % MAX_DOMAINS;
+        // SAFETY: in-bounds field of the live bss.
+        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).dsq_depth[i])) }.load(Ordering::Relaxed)
+    }
+
     pub fn domain_stats(&self, dom: DomainId) -> BpfDomainStats {
         let i = dom.0 as usize % MAX_DOMAINS;
         // SAFETY: in-bounds fields of the live bss, read atomically.
@@ -405,6 +412,8 @@ pub struct KernelChannel {
     urb: UserRingBuffer,
     staging: Rc<RefCell<Vec<Arrival>>>,
     malformed: Rc<RefCell<u64>>,
+    /// Decisions submitted to to_kern since the session started.
+    sent: u64,
     _maps: ChannelMaps,
 }
 
@@ -432,6 +441,7 @@ impl KernelChannel {
             urb,
             staging,
             malformed,
+            sent: 0,
             _maps: maps,
         })
     }
@@ -465,6 +475,9 @@ pub trait DomainChannel {
     fn publish_queued(&mut self, n: u64);
     /// Lets the CPU run what was just dispatched.
     fn yield_cpu(&mut self);
+    /// Decisions handed to the kernel that no CPU has taken yet: still in
+    /// the channel, or waiting in the domain's DSQ.
+    fn kernel_backlog(&self) -> u64;
 }
 
 impl DomainChannel for KernelChannel {
@@ -498,7 +511,15 @@ impl DomainChannel for KernelChannel {
             std::slice::from_raw_parts((&rec as *const sul_dispatch).cast::<u8>(), size_of::<sul_dispatch>())
         };
         sample.copy_from_slice(bytes);
-        self.urb.submit(sample).is_ok()
+        let ok = self.urb.submit(sample).is_ok();
+        self.sent += u64::from(ok);
+        ok
+    }
+
+    fn kernel_backlog(&self) -> u64 {
+        let s = self.shared.domain_stats(self.dom);
+        let in_channel = self.sent.saturating_sub(s.dispatches + s.stale);
+        in_channel + self.shared.dsq_depth(self.dom)
     }
 
     fn publish_queued(&mut self, n: u64) {

@@ -84,6 +84,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
             stop: session.stop_flag(),
         };
         let (dom, cpus, shared, tid_tx, batch) = (d.id, d.cpus.clone(), session.shared(), tid_tx.clone(), cfg.batch);
+        let backlog_limit = (n > 1).then_some(d.cpus.len() as u64);
         let handle = thread::Builder::new()
             .name(format!("sul-worker-{dom}"))
             .spawn(move || {
@@ -97,7 +98,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
                     }
                 };
                 let _ = tid_tx.send((dom, Ok(nix::unistd::gettid().as_raw())));
-                Worker::new(dom, batch, QUEUE_CAPACITY, chan, links).run();
+                Worker::new(dom, batch, backlog_limit, QUEUE_CAPACITY, chan, links).run();
             })
             .context("starting a worker thread")?;
         session.adopt(handle);

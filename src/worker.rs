@@ -78,6 +78,9 @@ pub struct Links {
 pub struct Worker<C: DomainChannel> {
     dom: DomainId,
     batch: usize,
+    /// With several domains, hand the kernel no more than this many tasks
+    /// ahead of its CPUs (see `step`); None: a full batch every time.
+    backlog_limit: Option<u64>,
     queue: RunQueue,
     chan: C,
     links: Links,
@@ -86,10 +89,18 @@ pub struct Worker<C: DomainChannel> {
 }
 
 impl<C: DomainChannel> Worker<C> {
-    pub fn new(dom: DomainId, batch: usize, capacity: usize, chan: C, links: Links) -> Worker<C> {
+    pub fn new(
+        dom: DomainId,
+        batch: usize,
+        backlog_limit: Option<u64>,
+        capacity: usize,
+        chan: C,
+        links: Links,
+    ) -> Worker<C> {
         Worker {
             dom,
             batch,
+            backlog_limit,
             queue: RunQueue::with_capacity(capacity),
             chan,
             links,
@@ -128,9 +139,17 @@ impl<C: DomainChannel> Worker<C> {
             self.push(req);
         }
 
+        // With one domain this is the example: a full batch whenever we run.
+        // With several, tasks the kernel already holds can no longer be
+        // balanced, so hand out only what the domain's CPUs are about to
+        // need and keep the rest here, where the balancer can move them.
+        let budget = match self.backlog_limit {
+            None => self.batch,
+            Some(limit) => (limit.saturating_sub(self.chan.kernel_backlog()) as usize).min(self.batch),
+        };
         let chan = &mut self.chan;
         let mut full = false;
-        let sent = self.queue.dispatch_batch(self.batch, |t| {
+        let sent = self.queue.dispatch_batch(budget, |t| {
             let ok = chan.send(&t.dispatch_from(dom));
             full = !ok;
             ok
@@ -227,6 +246,7 @@ mod tests {
         published: u64,
         yields: usize,
         waits: usize,
+        backlog: u64,
     }
 
     impl DomainChannel for FakeChannel {
@@ -255,6 +275,9 @@ mod tests {
         fn yield_cpu(&mut self) {
             self.yields += 1;
         }
+        fn kernel_backlog(&self) -> u64 {
+            self.backlog
+        }
     }
 
     fn arrival(pid: i32, ran: u64, vruntime_dom: Option<DomainId>, vruntime: u64) -> Arrival {
@@ -271,7 +294,12 @@ mod tests {
         }
     }
 
-    fn worker(dom: u32, chan: FakeChannel, batch: usize) -> (Worker<FakeChannel>, Arc<[DomainState]>) {
+    fn worker_with(
+        dom: u32,
+        chan: FakeChannel,
+        batch: usize,
+        limit: Option<u64>,
+    ) -> (Worker<FakeChannel>, Arc<[DomainState]>) {
         let states: Arc<[DomainState]> = (0..2).map(|_| DomainState::default()).collect();
         let (tx0, rx0) = crossbeam_channel::bounded(16);
         let (tx1, rx1) = crossbeam_channel::bounded(16);
@@ -284,7 +312,37 @@ mod tests {
             requests: req_rx,
             stop: Arc::new(AtomicBool::new(false)),
         };
-        (Worker::new(DomainId(dom), batch, 64, chan, links), states)
+        (Worker::new(DomainId(dom), batch, limit, 64, chan, links), states)
+    }
+
+    fn worker(dom: u32, chan: FakeChannel, batch: usize) -> (Worker<FakeChannel>, Arc<[DomainState]>) {
+        worker_with(dom, chan, batch, None)
+    }
+
+    #[test]
+    fn with_several_domains_only_what_the_cpus_need_is_handed_out() {
+        let mut chan = FakeChannel {
+            room: 100,
+            backlog: 1,
+            ..Default::default()
+        };
+        for pid in 1..=6 {
+            chan.incoming.push_back(arrival(pid, pid as u64, None, 0));
+        }
+        let (mut w, states) = worker_with(0, chan, 8, Some(3));
+        w.step();
+        assert_eq!(w.chan.sent.len(), 2, "3 CPUs' worth minus the 1 already waiting");
+        assert_eq!(
+            states[0].queued.load(Ordering::Relaxed),
+            4,
+            "the rest stays balanceable"
+        );
+        w.chan.backlog = 3;
+        w.step();
+        assert_eq!(w.chan.sent.len(), 2, "nothing more while the kernel has enough");
+        w.chan.backlog = 0;
+        w.step();
+        assert_eq!(w.chan.sent.len(), 5);
     }
 
     #[test]

@@ -1,0 +1,40 @@
+#!/bin/bash
+# Issue 4 on numa-llc with --domains llc: 8 CPU hogs start pinned to domain
+# 0's CPUs, then their affinity is widened to every CPU. With the balancer
+# on, queued tasks migrate and every domain dispatches; with --no-balance,
+# nothing migrates. Usage: balance.sh on|off
+. "$(dirname "$0")/lib.sh"
+
+mode=$1
+flags=(--domains llc)
+[ "$mode" = off ] && flags+=(--no-balance)
+dom0=$("$SCHED" --show-domains --domains llc | awk '$2 == 0 {print $4}')
+start_sched "${flags[@]}"
+taskset -c "$dom0" stress-ng --cpu 8 -t 14 > /dev/null 2>&1 &
+hogs=$!
+sleep 3
+pids=$(pgrep -f 'stress-ng-cpu' || true)
+[ -n "$pids" ] || fail "no stress-ng-cpu workers found"
+for p in $pids; do taskset -a -p -c 0-"$(($(nproc) - 1))" "$p" > /dev/null || fail "taskset $p"; done
+wait_stats
+before=$(grep "^  dom" "$LOG" | tail -n "$(echo "$dom0" | wc -l)")
+for d in 0 1 2 3; do eval "d0_$d=\$(dom_stat $d dispatches)"; done
+sleep 6
+wait_stats
+moved=0
+for d in 0 1 2 3; do
+  out=$(dom_stat $d out); disp=$(dom_stat $d dispatches); eval "was=\$d0_$d"
+  echo "domain $d: migrated out=$out, dispatches +$((disp - was)) since the widening"
+  moved=$((moved + out))
+  [ "$mode" = on ] && { [ "$((disp - was))" -gt 0 ] || fail "domain $d dispatched nothing after the widening"; }
+done
+wait "$hogs" || fail "stress-ng failed"
+echo "migrations: $moved"
+if [ "$mode" = on ]; then
+  [ "$moved" -gt 0 ] || fail "the balancer moved nothing"
+else
+  [ "$moved" = 0 ] || fail "--no-balance still migrated $moved tasks"
+fi
+stop_sched
+no_sched_ext_errors
+echo "PASS balance $mode"

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Issue 3 on a multi-domain VM topology.
+# Usage: domains.sh SPEC:COUNT...   e.g. domains.sh llc:2 numa:1
+# For each spec: the plan seen live equals the plan from lstopo's XML and has
+# COUNT domains; attached with it, stress-ng and hackbench run, every domain
+# dispatches, each worker is pinned to exactly its domain's CPUs, and the
+# scheduler detaches cleanly.
+. "$(dirname "$0")/lib.sh"
+
+lstopo-no-graphics --of xml > /tmp/topo.xml || fail "lstopo failed"
+for arg in "$@"; do
+  spec=${arg%%:*}; want=${arg##*:}
+  live=$("$SCHED" --show-domains --domains "$spec") || fail "--show-domains --domains $spec failed"
+  xml=$("$SCHED" --show-domains --domains "$spec" --topology-xml /tmp/topo.xml) || fail "--topology-xml failed"
+  echo "--domains $spec:"; echo "$live"
+  [ "$live" = "$xml" ] || fail "live plan differs from lstopo's: $xml"
+  [ "$(echo "$live" | grep -c '^domain')" = "$want" ] || fail "expected $want domains for $spec"
+
+  start_sched --domains "$spec"
+  run_stress "cpu 8 x 5s" --cpu 8 -t 5
+  run_stress "switch 4 x 3s" --switch 4 -t 3
+  hackbench -g 2 -l 50 > /dev/null 2>&1 || fail "hackbench failed"
+  wait_stats
+  echo "$live" | while read -r _ id _ cpus _; do
+    d=$(dom_stat "$id" dispatches)
+    echo "domain $id (cpus $cpus): dispatches=$d"
+    [ "${d:-0}" -gt 0 ] || fail "domain $id dispatched nothing"
+    tid=$(grep -l "^sul-worker-$id\$" /proc/"$SCHED_PID"/task/*/comm | head -n 1 | cut -d/ -f5)
+    [ -n "$tid" ] || fail "no worker thread for domain $id"
+    allowed=$(awk '/Cpus_allowed_list/ {print $2}' /proc/"$SCHED_PID"/task/"$tid"/status)
+    echo "worker $tid of domain $id: Cpus_allowed_list $allowed"
+    [ "$allowed" = "$cpus" ] || fail "worker of domain $id may run on $allowed, not $cpus"
+  done || exit 1
+  stop_sched
+done
+no_sched_ext_errors
+echo "PASS domains $*"

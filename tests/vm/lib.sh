@@ -1,0 +1,66 @@
+# Helpers for the scenario scripts run inside the sched_ext VM (sourced).
+# Each scenario prints what it checks and ends with "PASS <name>"; any
+# failed check prints "FAIL: <why>" and exits non-zero.
+set -u
+
+SCHED=${SCHED:?SCHED must name the scx-userland binary}
+SYSFS=/sys/kernel/sched_ext
+LOG=/tmp/sched.log
+SCHED_PID=
+
+fail() { echo "FAIL: $*"; [ -f "$LOG" ] && { echo "--- scheduler log (tail)"; tail -n 30 "$LOG"; }; exit 1; }
+state() { cat "$SYSFS/state" 2>/dev/null; }
+ops() { cat "$SYSFS/root/ops" 2>/dev/null; }
+
+# start_sched ARGS...: start the scheduler, wait until the kernel says enabled.
+start_sched() {
+  : > "$LOG"
+  "$SCHED" --stats-interval 1 "$@" > "$LOG" 2>&1 &
+  SCHED_PID=$!
+  for _ in $(seq 1 900); do
+    [ "$(state)" = enabled ] && break
+    kill -0 "$SCHED_PID" 2>/dev/null || fail "scheduler exited before attaching"
+    sleep 0.1
+  done
+  [ "$(state)" = enabled ] || fail "not enabled after 90 s (state: $(state))"
+  [ "$(ops)" = scx_userland ] || fail "root/ops is '$(ops)', expected scx_userland"
+  echo "attached: $* (state $(state), ops $(ops))"
+}
+
+# stop_sched: SIGINT, expect exit 0 and sched_ext disabled.
+stop_sched() {
+  attached_or_fail
+  kill -INT "$SCHED_PID"
+  wait "$SCHED_PID"; local rc=$?
+  [ "$rc" = 0 ] || fail "scheduler exited $rc on SIGINT"
+  [ "$(state)" = disabled ] || fail "state is '$(state)' after detach"
+  grep -q "unregistered from user space" "$LOG" || fail "no clean exit reason printed"
+  echo "detached cleanly: exit 0, state $(state)"
+}
+
+attached_or_fail() {
+  kill -0 "$SCHED_PID" 2>/dev/null || fail "scheduler is gone (killed by the kernel?)"
+  [ "$(state)" = enabled ] || fail "state is '$(state)' while the scheduler should run"
+}
+
+# last_stat KEY: the value of KEY=N in the newest totals line.
+last_stat() { grep '^bpf enqueues' "$LOG" | tail -n 1 | grep -o "[ |]$1=[0-9]*" | head -n 1 | cut -d= -f2; }
+# dom_stat DOM KEY: the value of KEY=N in the newest line of domain DOM.
+dom_stat() { grep "^  dom $1 " "$LOG" | tail -n 1 | grep -o " $2=[0-9]*" | cut -d= -f2; }
+# wait_stats: let one more stats line arrive.
+wait_stats() { local n; n=$(grep -c '^bpf enqueues' "$LOG"); for _ in $(seq 1 50); do [ "$(grep -c '^bpf enqueues' "$LOG")" -gt "$n" ] && return; sleep 0.1; done; }
+
+# run_stress DESC ARGS...: stress-ng with a time limit; must succeed.
+run_stress() {
+  local desc=$1; shift
+  stress-ng --temp-path /tmp "$@" > /tmp/stress.log 2>&1 || { cat /tmp/stress.log; fail "stress-ng $desc failed"; }
+  echo "stress-ng $desc: ok"
+  attached_or_fail
+}
+
+no_sched_ext_errors() {
+  if dmesg | grep -E "sched_ext: .*(error|stall|runnable task stall)" ; then fail "sched_ext error in dmesg"; fi
+}
+
+# Expected CPU list of each domain, from --show-domains.
+domain_cpus() { "$SCHED" --show-domains "$@" | awk '{print $2, $4}'; }
