@@ -10,11 +10,15 @@ flags=(--domains llc)
 [ "$mode" = off ] && flags+=(--no-balance)
 dom0=$("$SCHED" --show-domains --domains llc | awk '$2 == 0 {print $4}')
 start_sched "${flags[@]}"
-taskset -c "$dom0" stress-ng --cpu 8 -t 14 > /dev/null 2>&1 &
+taskset -c "$dom0" stress-ng --temp-path /tmp --cpu 8 -t 14 > /dev/null 2>&1 &
 hogs=$!
 sleep 3
-pids=$(pgrep -f 'stress-ng-cpu' || true)
-[ -n "$pids" ] || fail "no stress-ng-cpu workers found"
+for _ in $(seq 1 100); do
+  pids=$(pgrep -P "$hogs" || true)
+  [ "$(echo "$pids" | wc -w)" -ge 8 ] && break
+  sleep 0.1
+done
+[ "$(echo "$pids" | wc -w)" -ge 8 ] || fail "the 8 stress-ng workers did not start (found: $pids)"
 for p in $pids; do taskset -a -p -c 0-"$(($(nproc) - 1))" "$p" > /dev/null || fail "taskset $p"; done
 wait_stats
 before=$(grep "^  dom" "$LOG" | tail -n "$(echo "$dom0" | wc -l)")

@@ -4,6 +4,8 @@
 set -u
 
 SCHED=${SCHED:?SCHED must name the scx-userland binary}
+# The first line tells the host-side harness that the guest booted.
+echo "guest up: $(basename "$0") $*, $(nproc) CPUs, kernel $(uname -r)"
 SYSFS=/sys/kernel/sched_ext
 LOG=/tmp/sched.log
 SCHED_PID=
@@ -46,7 +48,14 @@ attached_or_fail() {
 # last_stat KEY: the value of KEY=N in the newest totals line.
 last_stat() { grep '^bpf enqueues' "$LOG" | tail -n 1 | grep -o "[ |]$1=[0-9]*" | head -n 1 | cut -d= -f2; }
 # dom_stat DOM KEY: the value of KEY=N in the newest line of domain DOM.
-dom_stat() { grep "^  dom $1 " "$LOG" | tail -n 1 | grep -o " $2=[0-9]*" | cut -d= -f2; }
+# With one domain there are no per-domain lines: the totals are domain 0's.
+dom_stat() {
+  if grep -q "^  dom " "$LOG"; then
+    grep "^  dom $1 " "$LOG" | tail -n 1 | grep -o " $2=[0-9]*" | cut -d= -f2
+  else
+    last_stat "$2"
+  fi
+}
 # wait_stats: let one more stats line arrive.
 wait_stats() { local n; n=$(grep -c '^bpf enqueues' "$LOG"); for _ in $(seq 1 50); do [ "$(grep -c '^bpf enqueues' "$LOG")" -gt "$n" ] && return; sleep 0.1; done; }
 

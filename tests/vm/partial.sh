@@ -4,7 +4,7 @@
 
 start_sched --domains 1 --partial
 # A normal CPU hog: must not reach us.
-stress-ng --cpu 2 -t 4 > /dev/null 2>&1
+stress-ng --temp-path /tmp --cpu 2 -t 4 > /tmp/normal.log 2>&1 || fail "normal stress-ng failed: $(cat /tmp/normal.log)"
 wait_stats
 before=$(last_stat user)
 # A task that switches itself to SCHED_EXT (policy 7), then spins and sleeps.

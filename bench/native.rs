@@ -1,0 +1,125 @@
+//! Native cost of the user-space hot path, in nanoseconds per task: the run
+//! queue (enqueue + dispatch) at several depths, and a whole worker loop
+//! iteration over an in-memory channel. No VM, no BPF: this is what user
+//! space adds per task on top of the kernel's ring buffers.
+//!
+//!     cargo run --release --example native-bench
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scx_userland::bpf::DomainChannel;
+use scx_userland::queue::RunQueue;
+use scx_userland::task::{Arrival, Dispatch, DomainMask, EnqueueSeq, Pid};
+use scx_userland::vruntime::{Vruntime, Weight};
+use scx_userland::worker::{DomainState, Links, Worker};
+use topology::DomainId;
+
+fn arrival(i: u64) -> Arrival {
+    Arrival {
+        pid: Pid((i % 4_194_304) as i32 + 1),
+        seq: EnqueueSeq(i as u32),
+        sum_exec_runtime: (i * 7_919) % 20_000_000,
+        vruntime: Vruntime(0),
+        charged_exec_runtime: 0,
+        vruntime_dom: None,
+        weight: Weight::new(((i % 40) * 250 + 1) as u32),
+        allowed: DomainMask::all(1),
+        cpu: 0,
+    }
+}
+
+/// Steady state at `depth` queued tasks: one enqueue and one dispatch per task.
+fn queue_ns_per_task(depth: u64, tasks: u64) -> f64 {
+    let mut q = RunQueue::with_capacity(depth as usize * 2);
+    for i in 0..depth {
+        q.enqueue(&arrival(i), Vruntime(0));
+    }
+    let start = Instant::now();
+    for i in depth..depth + tasks {
+        q.enqueue(&arrival(i), Vruntime(0));
+        q.dispatch_batch(1, |t| {
+            black_box(t);
+            true
+        });
+    }
+    start.elapsed().as_nanos() as f64 / tasks as f64
+}
+
+struct MemChannel {
+    incoming: VecDeque<Arrival>,
+    next: u64,
+    per_step: usize,
+    sent: u64,
+}
+
+impl DomainChannel for MemChannel {
+    fn receive(&mut self, sink: &mut dyn FnMut(&Arrival)) -> usize {
+        for _ in 0..self.per_step {
+            self.incoming.push_back(arrival(self.next));
+            self.next += 1;
+        }
+        let n = self.incoming.len();
+        for a in self.incoming.drain(..) {
+            sink(&a);
+        }
+        n
+    }
+    fn wait(&mut self, _t: Duration, sink: &mut dyn FnMut(&Arrival)) -> usize {
+        self.receive(sink)
+    }
+    fn send(&mut self, d: &Dispatch) -> bool {
+        black_box(d);
+        self.sent += 1;
+        true
+    }
+    fn publish_queued(&mut self, n: u64) {
+        black_box(n);
+    }
+    fn yield_cpu(&mut self) {}
+    fn kernel_backlog(&self) -> u64 {
+        0
+    }
+}
+
+/// A worker loop that receives `batch` tasks and dispatches `batch` per step.
+fn worker_ns_per_task(batch: usize, tasks: u64) -> f64 {
+    let states: Arc<[DomainState]> = (0..1).map(|_| DomainState::default()).collect();
+    let (tx, rx) = crossbeam_channel::bounded(16);
+    let (_rtx, rrx) = crossbeam_channel::bounded(1);
+    let links = Links {
+        states,
+        inboxes: vec![tx],
+        inbox: rx,
+        requests: rrx,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let chan = MemChannel {
+        incoming: VecDeque::with_capacity(batch),
+        next: 0,
+        per_step: batch,
+        sent: 0,
+    };
+    let mut w = Worker::new(DomainId(0), batch, None, 8192, chan, links);
+    let start = Instant::now();
+    let steps = tasks / batch as u64;
+    for _ in 0..steps {
+        w.step();
+    }
+    start.elapsed().as_nanos() as f64 / (steps * batch as u64) as f64
+}
+
+fn main() {
+    let tasks = 2_000_000;
+    println!("run queue, enqueue + dispatch (ns per task):");
+    for depth in [16, 256, 4096, 65_536] {
+        println!("  depth {depth:>6}: {:>7.1}", queue_ns_per_task(depth, tasks));
+    }
+    println!("worker loop step, in-memory channel (ns per task):");
+    for batch in [1, 8, 64] {
+        println!("  batch {batch:>4}: {:>7.1}", worker_ns_per_task(batch, tasks));
+    }
+}
