@@ -18,16 +18,20 @@
  * other domains' DSQs, nearest first (steal_order, filled by user space).
  *
  * The worker threads (one per domain) are never sent to user space. A worker
- * that yields while it still has tasks queued is *held* here: BPF keeps it
- * enqueued without putting it on any DSQ, and releases it onto the head of
- * DSQ d once it has something to do: new tasks in to_user[d], or a CPU of d
- * out of work while tasks wait in user space. Held workers are the only tasks
- * in BPF custody, and every way a held worker can be starved is closed:
- *   - it is held only while user space reports queued tasks (nr_queued[d]),
+ * yields after each round; BPF then *holds* it: keeps it enqueued without
+ * putting it on any DSQ, and releases it onto the head of DSQ d once it has
+ * something to do: new tasks in to_user[d] (an idle CPU of d is kicked to
+ * run it), or a CPU of d out of work while tasks wait in user space. No
+ * syscall wakes a worker: the kernel runs it when it is needed, as in the
+ * scx_userland example. Held workers are the only tasks in BPF custody, and
+ * every way a held worker could be starved is closed:
  *   - a CPU of d going idle with tasks queued kicks itself (ops.update_idle),
- *   - ops.dispatch on a CPU of d with an empty DSQ d releases it.
- * A worker with nothing queued sleeps in epoll on its ringbuf instead, and a
- * worker woken from that sleep runs at once (on an idle CPU, or preempting).
+ *   - ops.dispatch on a CPU of d with an empty DSQ d releases it,
+ *   - a heartbeat timer releases every held worker each HEARTBEAT_NS, so that
+ *     a quiet machine never trips the sched_ext watchdog.
+ * In partial mode the workers are not SCHED_EXT tasks, so they cannot be
+ * held: they sleep in epoll on their ringbuf instead and BPF wakes them
+ * through it (sleeping_workers).
  *
  * A task sent to user space carries a sequence number, unique across all
  * tasks; a dispatch whose number is not the task's latest, or for a task that
@@ -47,6 +51,7 @@ const volatile u32 nr_domains = 1;
 const volatile u32 nr_possible_cpus = 1;
 const volatile s32 sched_tgid;
 const volatile u64 slice_ns = SCX_SLICE_DFL_NS;
+const volatile bool sleeping_workers;
 const volatile u32 cpu_to_dom[SUL_MAX_CPUS];
 /* steal_order[d][i]: the i-th nearest other domain of d; SUL_NO_DOMAIN ends it. */
 const volatile u32 steal_order[SUL_MAX_DOMAINS][SUL_MAX_DOMAINS];
@@ -80,6 +85,19 @@ struct task_ctx {
 	bool in_user;		/* sent to user space, not dispatched since */
 	bool force_local;	/* select_cpu found an idle CPU for it */
 };
+
+#define HEARTBEAT_NS (250ULL * 1000 * 1000)
+
+struct heartbeat {
+	struct bpf_timer timer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct heartbeat);
+} heartbeat SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -140,8 +158,11 @@ static __always_inline struct task_ctx *task_ctx_of(struct task_struct *p)
 	return bpf_task_storage_get(&task_ctxs, p, 0, 0);
 }
 
-/* Kick one idle CPU of @dom so that it runs ops.dispatch. */
-static void kick_idle_cpu_in(u32 dom)
+/*
+ * Kick a CPU of @dom so that it runs ops.dispatch: an idle one, or with
+ * @any_cpu, any CPU of the domain when none is idle.
+ */
+static void kick_cpu_in(u32 dom, bool any_cpu)
 {
 	struct dom_cpumask *dm;
 	struct bpf_cpumask *mask;
@@ -153,11 +174,18 @@ static void kick_idle_cpu_in(u32 dom)
 		return;
 	bpf_rcu_read_lock();
 	mask = dm->mask;
-	if (mask)
+	if (mask && any_cpu)
+		cpu = scx_bpf_pick_any_cpu((const struct cpumask *)mask, 0);
+	else if (mask)
 		cpu = scx_bpf_pick_idle_cpu((const struct cpumask *)mask, 0);
 	bpf_rcu_read_unlock();
 	if (cpu >= 0)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+}
+
+static __always_inline void kick_idle_cpu_in(u32 dom)
+{
+	kick_cpu_in(dom, false);
 }
 
 /*
@@ -233,8 +261,11 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags | flags);
 		return;
 	}
-	if (nr_queued[DOM(dom)] && !worker_needed[DOM(dom)]) {
+	if (!worker_needed[DOM(dom)]) {
 		__sync_lock_test_and_set(&worker_held[DOM(dom)], 1);
+		/* A task sent meanwhile saw the worker not held yet: kick for it. */
+		if (worker_needed[DOM(dom)])
+			kick_idle_cpu_in(dom);
 		return;
 	}
 	worker_needed[DOM(dom)] = 0;
@@ -291,7 +322,8 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	e->cpu = cpu;
 	e->dom = dom;
 	e->vruntime_dom = tctx->vruntime_dom;
-	bpf_ringbuf_submit(e, 0);
+	/* Held workers are run by a kick, not woken through epoll. */
+	bpf_ringbuf_submit(e, sleeping_workers ? 0 : BPF_RB_NO_WAKEUP);
 
 	__sync_fetch_and_add(&stats_of(dom)->user_enqueues, 1);
 	worker_needed[DOM(dom)] = 1;
@@ -411,8 +443,8 @@ void BPF_STRUCT_OPS(sul_update_idle, s32 cpu, bool idle)
 
 	if (!idle)
 		return;
-	/* A CPU is going idle while a held worker has tasks to hand out. */
-	if (worker_held[dom] && nr_queued[dom]) {
+	/* A CPU is going idle while a held worker has work to do. */
+	if (worker_held[dom] && (nr_queued[dom] || worker_needed[dom])) {
 		worker_needed[dom] = 1;
 		scx_bpf_kick_cpu(cpu, 0);
 	}
@@ -446,8 +478,24 @@ void BPF_STRUCT_OPS(sul_enable, struct task_struct *p)
 		tctx->charged_exec_runtime = p->se.sum_exec_runtime;
 }
 
+/* Releases held workers now and then: see the file comment. */
+static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
+{
+	u32 d;
+
+	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
+		if (!worker_held[DOM(d)])
+			continue;
+		worker_needed[DOM(d)] = 1;
+		kick_cpu_in(d, true);
+	}
+	bpf_timer_start(timer, HEARTBEAT_NS, 0);
+	return 0;
+}
+
 s32 BPF_STRUCT_OPS_SLEEPABLE(sul_init)
 {
+	struct heartbeat *hb;
 	struct bpf_cpumask *mask;
 	struct dom_cpumask *dm;
 	u32 d, cpu, key;
@@ -479,7 +527,14 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(sul_init)
 			bpf_cpumask_set_cpu(cpu, dm->mask);
 	}
 	bpf_rcu_read_unlock();
-	return 0;
+
+	key = 0;
+	hb = bpf_map_lookup_elem(&heartbeat, &key);
+	if (!hb)
+		return -ENOENT;
+	bpf_timer_init(&hb->timer, &heartbeat, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&hb->timer, heartbeat_fn);
+	return bpf_timer_start(&hb->timer, HEARTBEAT_NS, 0);
 }
 
 void BPF_STRUCT_OPS(sul_exit, struct scx_exit_info *ei)

@@ -194,6 +194,37 @@ pub struct Transfer {
     pub max_tasks: usize,
 }
 
+/// How far the most loaded domain is above the average load, in percent
+/// (0 when nothing is queued): the figure the thresholds are compared to.
+pub fn imbalance_pct(loads: &[DomainLoad]) -> u64 {
+    let usable = || loads.iter().filter(|d| d.nr_cpus > 0);
+    let total_weight: u128 = usable().map(|d| u128::from(d.queued_weight)).sum();
+    let total_cpus: u128 = usable().map(|d| u128::from(d.nr_cpus)).sum();
+    let avg = total_weight.saturating_mul(LOAD_SCALE) / total_cpus.max(1);
+    let max = usable()
+        .map(|d| u128::from(d.queued_weight).saturating_mul(LOAD_SCALE) / u128::from(d.nr_cpus))
+        .max()
+        .unwrap_or(0);
+    if avg == 0 {
+        return 0;
+    }
+    u64::try_from(max.saturating_sub(avg).saturating_mul(100) / avg).unwrap_or(u64::MAX)
+}
+
+/// The loads a plan would leave if every transfer moved exactly its weight.
+pub fn loads_after(loads: &[DomainLoad], plan: &[Transfer]) -> Vec<DomainLoad> {
+    let mut after = loads.to_vec();
+    for t in plan {
+        if let Some(d) = after.iter_mut().find(|d| d.id == t.from) {
+            d.queued_weight = d.queued_weight.saturating_sub(t.weight);
+        }
+        if let Some(d) = after.iter_mut().find(|d| d.id == t.to) {
+            d.queued_weight = d.queued_weight.saturating_add(t.weight);
+        }
+    }
+    after
+}
+
 /// Whether a move between the two nodes leaves the task's memory behind.
 fn crosses_numa(a: Option<u32>, b: Option<u32>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a != b)
@@ -331,6 +362,39 @@ pub fn take_migrants(src: &mut RunQueue, pids: &[Pid], dst_clock: Vruntime, out:
                 ..t
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod imbalance_tests {
+    use super::*;
+
+    fn load(id: u32, cpus: u32, weight: u64) -> DomainLoad {
+        DomainLoad {
+            id: DomainId(id),
+            numa_node: Some(0),
+            nr_cpus: cpus,
+            queued_weight: weight,
+        }
+    }
+
+    #[test]
+    fn imbalance_is_the_peak_above_the_average() {
+        assert_eq!(imbalance_pct(&[load(0, 2, 0), load(1, 2, 0)]), 0);
+        assert_eq!(imbalance_pct(&[load(0, 2, 400), load(1, 2, 0)]), 100);
+        assert_eq!(imbalance_pct(&[load(0, 2, 300), load(1, 2, 100)]), 50);
+        assert_eq!(imbalance_pct(&[load(0, 4, 400), load(1, 1, 100)]), 0, "per CPU");
+    }
+
+    #[test]
+    fn a_plan_executed_exactly_reduces_the_imbalance() {
+        let loads = [load(0, 2, 800), load(1, 2, 0), load(2, 2, 100), load(3, 2, 100)];
+        let plan = plan_transfers(&loads, &BalanceConfig::default());
+        assert!(!plan.is_empty());
+        let after = loads_after(&loads, &plan);
+        assert!(imbalance_pct(&after) < imbalance_pct(&loads));
+        let total = |l: &[DomainLoad]| l.iter().map(|d| d.queued_weight).sum::<u64>();
+        assert_eq!(total(&after), total(&loads));
     }
 }
 

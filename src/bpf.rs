@@ -148,6 +148,9 @@ impl<'obj> Session<'obj> {
         rodata.nr_domains = nr_domains as u32;
         rodata.nr_possible_cpus = nr_possible as u32;
         rodata.sched_tgid = std::process::id() as i32;
+        // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
+        // hold and release them: they sleep in epoll and BPF wakes them.
+        rodata.sleeping_workers = opts.partial;
         for cpu in 0..nr_possible {
             // CPUs outside the plan (offline, or not ours to use) still run
             // sched_ext tasks; they take work from domain 0.

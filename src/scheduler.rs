@@ -13,7 +13,7 @@
 //! record BPF writes, and the caller decides whether to start again.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -67,6 +67,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
     )?;
 
     let n = plan.domains.len();
+    let balance_stats = Arc::new(BalanceStats::default());
     let states: Arc<[DomainState]> = (0..n).map(|_| DomainState::default()).collect();
     let (inbox_tx, inbox_rx): (Vec<Sender<_>>, Vec<Receiver<_>>) = (0..n).map(|_| bounded(INBOX_CAPACITY)).unzip();
     let (req_tx, req_rx): (Vec<Sender<MoveRequest>>, Vec<Receiver<MoveRequest>>) = (0..n).map(|_| bounded(16)).unzip();
@@ -85,6 +86,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
         };
         let (dom, cpus, shared, tid_tx, batch) = (d.id, d.cpus.clone(), session.shared(), tid_tx.clone(), cfg.batch);
         let backlog_limit = (n > 1).then_some(d.cpus.len() as u64);
+        let partial = cfg.partial;
         let handle = thread::Builder::new()
             .name(format!("sul-worker-{dom}"))
             .spawn(move || {
@@ -98,7 +100,9 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
                     }
                 };
                 let _ = tid_tx.send((dom, Ok(nix::unistd::gettid().as_raw())));
-                Worker::new(dom, batch, backlog_limit, QUEUE_CAPACITY, chan, links).run();
+                Worker::new(dom, batch, backlog_limit, QUEUE_CAPACITY, chan, links)
+                    .sleep_when_idle(partial)
+                    .run();
             })
             .context("starting a worker thread")?;
         session.adopt(handle);
@@ -117,9 +121,10 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
     if let (Some((interval, bcfg)), true) = (&cfg.balance, n > 1) {
         let (interval, bcfg, states, stop) = (*interval, bcfg.clone(), states.clone(), session.stop_flag());
         let loads_of = plan_loads(plan);
+        let bstats = balance_stats.clone();
         let handle = thread::Builder::new()
             .name("sul-balancer".into())
-            .spawn(move || balance_loop(interval, &bcfg, &loads_of, &states, &req_tx, &stop))
+            .spawn(move || balance_loop(interval, &bcfg, &loads_of, &states, &req_tx, &stop, &bstats))
             .context("starting the balancer thread")?;
         session.adopt(handle);
     }
@@ -153,7 +158,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
         }
         thread::sleep(Duration::from_millis(100));
         if let (Some(every), true) = (cfg.stats_interval, Instant::now() >= next_stats) {
-            let snap = Snapshot::take(&shared, &states, plan);
+            let snap = Snapshot::take(&shared, &states, &balance_stats, plan);
             println!("{}", snap.render(&prev, plan));
             prev = snap;
             next_stats += every;
@@ -187,6 +192,18 @@ fn plan_loads(plan: &Plan) -> Vec<DomainLoad> {
         .collect()
 }
 
+/// What the balancer did, for the stats line.
+#[derive(Debug, Default)]
+pub struct BalanceStats {
+    pub rounds: AtomicU64,
+    /// Rounds that planned at least one transfer.
+    pub active_rounds: AtomicU64,
+    /// Of the last active round: the imbalance it saw, and what its plan
+    /// would leave if every transfer moved exactly its weight (percent).
+    pub imbalance_before_pct: AtomicU64,
+    pub imbalance_after_pct: AtomicU64,
+}
+
 fn balance_loop(
     interval: Duration,
     cfg: &BalanceConfig,
@@ -194,6 +211,7 @@ fn balance_loop(
     states: &[DomainState],
     requests: &[Sender<MoveRequest>],
     stop: &AtomicBool,
+    stats: &BalanceStats,
 ) {
     let mut loads = template.to_vec();
     while !stop.load(Ordering::Acquire) {
@@ -201,7 +219,17 @@ fn balance_loop(
         for (l, s) in loads.iter_mut().zip(states) {
             l.queued_weight = s.queued_weight.load(Ordering::Relaxed);
         }
-        for t in balancer::plan_transfers(&loads, cfg) {
+        let plan = balancer::plan_transfers(&loads, cfg);
+        stats.rounds.fetch_add(1, Ordering::Relaxed);
+        if !plan.is_empty() {
+            stats.active_rounds.fetch_add(1, Ordering::Relaxed);
+            stats
+                .imbalance_before_pct
+                .store(balancer::imbalance_pct(&loads), Ordering::Relaxed);
+            let after = balancer::imbalance_pct(&balancer::loads_after(&loads, &plan));
+            stats.imbalance_after_pct.store(after, Ordering::Relaxed);
+        }
+        for t in plan {
             let req = MoveRequest {
                 to: t.to,
                 weight: t.weight,

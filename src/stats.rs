@@ -9,13 +9,50 @@ use std::sync::atomic::Ordering;
 use topology::Plan;
 
 use crate::bpf::{BpfDomainStats, Shared};
+use crate::scheduler::BalanceStats;
 use crate::worker::DomainState;
+
+/// Field-wise sums, for totals over domains.
+macro_rules! impl_add {
+    ($t:ty { $($f:ident),* }) => {
+        impl std::ops::Add for $t {
+            type Output = $t;
+            fn add(self, o: $t) -> $t {
+                Self { $($f: self.$f + o.$f),* }
+            }
+        }
+    };
+}
+
+impl_add!(BpfDomainStats {
+    user_enqueues,
+    kernel_enqueues,
+    failed,
+    dispatches,
+    stale,
+    steals,
+    worker_runs
+});
+impl_add!(UserDomainStats {
+    queued,
+    queued_weight,
+    received,
+    dispatched,
+    replaced_stale,
+    channel_full,
+    migrated_in,
+    migrated_out,
+    migrated_out_numa
+});
 
 /// One sample of every counter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub bpf: Vec<BpfDomainStats>,
     pub user: Vec<UserDomainStats>,
+    /// Balancer: active rounds so far, imbalance before and planned after
+    /// (percent) of the last active round.
+    pub balance: (u64, u64, u64),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,7 +69,7 @@ pub struct UserDomainStats {
 }
 
 impl Snapshot {
-    pub fn take(shared: &Shared, states: &[DomainState], plan: &Plan) -> Snapshot {
+    pub fn take(shared: &Shared, states: &[DomainState], balance: &BalanceStats, plan: &Plan) -> Snapshot {
         let bpf = plan.domains.iter().map(|d| shared.domain_stats(d.id)).collect();
         let user = states
             .iter()
@@ -51,35 +88,20 @@ impl Snapshot {
                 }
             })
             .collect();
-        Snapshot { bpf, user }
+        let balance = (
+            balance.active_rounds.load(Ordering::Relaxed),
+            balance.imbalance_before_pct.load(Ordering::Relaxed),
+            balance.imbalance_after_pct.load(Ordering::Relaxed),
+        );
+        Snapshot { bpf, user, balance }
     }
 
     pub fn bpf_total(&self) -> BpfDomainStats {
-        self.bpf.iter().fold(BpfDomainStats::default(), |a, b| BpfDomainStats {
-            user_enqueues: a.user_enqueues + b.user_enqueues,
-            kernel_enqueues: a.kernel_enqueues + b.kernel_enqueues,
-            failed: a.failed + b.failed,
-            dispatches: a.dispatches + b.dispatches,
-            stale: a.stale + b.stale,
-            steals: a.steals + b.steals,
-            worker_runs: a.worker_runs + b.worker_runs,
-        })
+        self.bpf.iter().fold(BpfDomainStats::default(), |a, b| a + *b)
     }
 
     pub fn user_total(&self) -> UserDomainStats {
-        self.user
-            .iter()
-            .fold(UserDomainStats::default(), |a, b| UserDomainStats {
-                queued: a.queued + b.queued,
-                queued_weight: a.queued_weight + b.queued_weight,
-                received: a.received + b.received,
-                dispatched: a.dispatched + b.dispatched,
-                replaced_stale: a.replaced_stale + b.replaced_stale,
-                channel_full: a.channel_full + b.channel_full,
-                migrated_in: a.migrated_in + b.migrated_in,
-                migrated_out: a.migrated_out + b.migrated_out,
-                migrated_out_numa: a.migrated_out_numa + b.migrated_out_numa,
-            })
+        self.user.iter().fold(UserDomainStats::default(), |a, b| a + *b)
     }
 
     /// The lines to print; `prev` turns migration totals into per-interval
@@ -105,6 +127,9 @@ impl Snapshot {
             let moved = u.migrated_out - pu.migrated_out;
             let numa = u.migrated_out_numa - pu.migrated_out_numa;
             let _ = write!(out, " | migrations: node={} cross-node={}", moved - numa, numa);
+            if self.balance.0 > prev.balance.0 {
+                let _ = write!(out, " imbalance: before={}% after={}%", self.balance.1, self.balance.2);
+            }
             for (i, d) in plan.domains.iter().enumerate() {
                 let (b, s) = (
                     self.bpf.get(i).copied().unwrap_or_default(),

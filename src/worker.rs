@@ -6,14 +6,16 @@
 //!            │ serve balancer requests (push tasks to a peer's inbox)           │
 //!            │ dispatch up to `batch` tasks, lowest vruntime first ──▶ kernel    │
 //!            │ publish queue depth/weight/clock                                 │
-//!            └─ queue empty? sleep in epoll until BPF sends more : sched_yield ─┘
+//!            └─ sched_yield (BPF holds us until there is work) ─────────────────┘
 //! ```
 //!
-//! This is the scx_userland example's loop (drain, dispatch a batch, yield)
-//! with two changes: the worker sleeps instead of spinning when it has
-//! nothing queued, and it talks to the other workers and the balancer only
-//! through crossbeam channels polled with `try_recv`, so no lock is ever held
-//! on this path.
+//! This is the scx_userland example's loop (drain, dispatch a batch, yield).
+//! BPF keeps a yielded worker off the CPUs until it has work (see
+//! bpf/main.bpf.c), so yielding with nothing to do costs nothing. In partial
+//! mode the worker is not a SCHED_EXT task and BPF cannot hold it: it then
+//! sleeps in epoll when its queue is empty, and BPF's ring buffer wakes it.
+//! Workers talk to each other and to the balancer only through crossbeam
+//! channels polled with `try_recv`, so no lock is ever held on this path.
 //!
 //! Invariants:
 //! - a task is in this queue, in flight in exactly one peer's inbox, or sent
@@ -21,8 +23,8 @@
 //! - each domain's vruntimes are on its own clock (its min_vruntime). A task
 //!   arriving with a vruntime from another domain's clock is renormalised:
 //!   its lag against that clock is carried to ours.
-//! - the worker yields only while it has tasks queued and has published the
-//!   count, so BPF (which holds a yielded worker) knows to run it again.
+//! - the worker publishes its queue depth before it yields, so BPF (which
+//!   holds a yielded worker) knows to run it again when a CPU runs dry.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -81,6 +83,8 @@ pub struct Worker<C: DomainChannel> {
     /// With several domains, hand the kernel no more than this many tasks
     /// ahead of its CPUs (see `step`); None: a full batch every time.
     backlog_limit: Option<u64>,
+    /// Sleep in epoll when idle (partial mode) instead of yielding.
+    sleep_when_idle: bool,
     queue: RunQueue,
     chan: C,
     links: Links,
@@ -101,12 +105,19 @@ impl<C: DomainChannel> Worker<C> {
             dom,
             batch,
             backlog_limit,
+            sleep_when_idle: false,
             queue: RunQueue::with_capacity(capacity),
             chan,
             links,
             picked: Vec::with_capacity(capacity.min(4096)),
             moving: Vec::with_capacity(capacity.min(4096)),
         }
+    }
+
+    /// Sleep in epoll when the queue is empty instead of yielding to BPF.
+    pub fn sleep_when_idle(mut self, yes: bool) -> Self {
+        self.sleep_when_idle = yes;
+        self
     }
 
     fn state(&self) -> &DomainState {
@@ -156,7 +167,7 @@ impl<C: DomainChannel> Worker<C> {
         });
         self.publish(sent as u64, full);
 
-        if self.queue.is_empty() {
+        if self.sleep_when_idle && self.queue.is_empty() {
             let (queue, states) = (&mut self.queue, &*self.links.states);
             let mut sink = |a: &Arrival| accept(queue, states, dom, a);
             self.chan.wait(IDLE_WAIT, &mut sink);
@@ -354,7 +365,8 @@ mod tests {
         for pid in 1..=5 {
             chan.incoming.push_back(arrival(pid, 10 * pid as u64, None, 0));
         }
-        let (mut w, states) = worker(0, chan, 2);
+        let (w, states) = worker(0, chan, 2);
+        let mut w = w.sleep_when_idle(true);
         w.step();
         assert_eq!(w.chan.sent.iter().map(|d| d.pid.0).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(w.chan.published, 3);
@@ -364,6 +376,13 @@ mod tests {
         w.step();
         assert_eq!(w.chan.sent.len(), 5);
         assert_eq!(w.chan.waits, 1, "sleeps once the queue is empty");
+        w.sleep_when_idle = false;
+        w.step();
+        assert_eq!(
+            (w.chan.waits, w.chan.yields),
+            (1, 3),
+            "or yields to BPF when BPF can hold it"
+        );
         assert!(w.chan.sent.iter().all(|d| d.dom == DomainId(0)));
     }
 

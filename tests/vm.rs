@@ -191,3 +191,13 @@ fn vm_numa_llc_balancer_moves_queued_tasks() {
 fn vm_numa_llc_no_balance_moves_nothing() {
     scenario("numa-llc", 300, "balance.sh", &["off"], "PASS balance off");
 }
+
+#[test]
+fn vm_flat_full_ring_buffers_lose_no_task() {
+    scenario("flat", 300, "ringbuf-full.sh", &[], "PASS ringbuf-full");
+}
+
+#[test]
+fn vm_llc_cpu_hotplug_restarts_the_scheduler() {
+    scenario("llc", 400, "hotplug.sh", &[], "PASS hotplug");
+}
