@@ -27,8 +27,11 @@
  * every way a held worker could be starved is closed:
  *   - a CPU of d going idle with tasks queued kicks itself (ops.update_idle),
  *   - ops.dispatch on a CPU of d with an empty DSQ d releases it,
- *   - a heartbeat timer releases every held worker each HEARTBEAT_NS, so that
- *     a quiet machine never trips the sched_ext watchdog.
+ *   - a heartbeat timer releases every held worker and kicks a CPU of every
+ *     domain each HEARTBEAT_NS, so that a quiet machine never trips the
+ *     sched_ext watchdog: that also drains a decision left in to_kern[d]
+ *     when two CPUs raced to drain it (the loser gets -EBUSY and kicks
+ *     itself to retry, but it may have gone idle meanwhile).
  * In partial mode the workers are not SCHED_EXT tasks, so they cannot be
  * held: they sleep in epoll on their ringbuf instead and BPF wakes them
  * through it (sleeping_workers).
@@ -68,6 +71,7 @@ u32 enqueue_seq;
  * the decisions still in to_kern, what a worker has handed out but no CPU
  * has taken yet. */
 u64 dsq_depth[SUL_MAX_DOMAINS];
+u64 nr_heartbeats;
 struct sul_dom_stats dom_stats[SUL_MAX_DOMAINS];
 struct sul_exit_info exit_info;
 
@@ -404,8 +408,9 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	u32 i;
 
 	rb = bpf_map_lookup_elem(&to_kern, &key);
-	if (rb)
-		bpf_user_ringbuf_drain(rb, drain_one, NULL, 0);
+	/* Another CPU of the domain is draining: try again once it is done. */
+	if (rb && bpf_user_ringbuf_drain(rb, drain_one, NULL, 0) == -EBUSY)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	/*
 	 * This CPU takes one task; wake idle CPUs of the domain for the others
 	 * (a few at a time: each woken CPU kicks more when it dispatches).
@@ -483,10 +488,10 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 {
 	u32 d;
 
+	__sync_fetch_and_add(&nr_heartbeats, 1);
 	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
-		if (!worker_held[DOM(d)])
-			continue;
-		worker_needed[DOM(d)] = 1;
+		if (worker_held[DOM(d)])
+			worker_needed[DOM(d)] = 1;
 		kick_cpu_in(d, true);
 	}
 	bpf_timer_start(timer, HEARTBEAT_NS, 0);

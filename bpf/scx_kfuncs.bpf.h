@@ -24,6 +24,9 @@
 #ifndef ENOMEM
 #define ENOMEM 12
 #endif
+#ifndef EBUSY
+#define EBUSY 16
+#endif
 #ifndef ENOENT
 #define ENOENT 2
 #endif

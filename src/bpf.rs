@@ -354,6 +354,12 @@ impl Shared {
         unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).nr_queued[i])) }.store(n, Ordering::Relaxed);
     }
 
+    /// Times BPF's heartbeat timer has fired.
+    pub fn heartbeats(&self) -> u64 {
+        // SAFETY: field of the live bss.
+        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).nr_heartbeats)) }.load(Ordering::Relaxed)
+    }
+
     /// Tasks in domain `dom`'s DSQ when a CPU of it last looked.
     pub fn dsq_depth(&self, dom: DomainId) -> u64 {
         let i = dom.0 as usize % MAX_DOMAINS;

@@ -103,9 +103,14 @@ impl RunQueue {
     /// Queues a task whose vruntime is final (a migrant from another domain,
     /// renormalised to this clock, or a task the kernel could not take yet).
     pub fn insert(&mut self, t: QueuedTask) {
-        if self.by_pid.contains_key(&t.pid) {
-            // An arrival for the same pid got here first: it is the newer.
-            return;
+        if let Some(key) = self.by_pid.get(&t.pid) {
+            // The same pid is queued already: keep the newer enqueue, drop
+            // the other (a decision for it would be stale).
+            let queued_seq = self.tasks.get(key).map(|q| q.seq);
+            if queued_seq.is_some_and(|q| !t.seq.is_newer_than(q)) {
+                return;
+            }
+            self.remove(t.pid);
         }
         let key = (t.vruntime, self.next_arrival);
         self.next_arrival += 1;
@@ -238,6 +243,44 @@ mod tests {
         let out = drain(&mut q);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].seq, EnqueueSeq(2), "only the latest enqueue is dispatched");
+    }
+
+    #[test]
+    fn an_insert_keeps_the_newer_enqueue_of_a_pid() {
+        let mut q = RunQueue::with_capacity(8);
+        q.enqueue(&arrival(5, 10, 100, 100), Vruntime(0));
+        let older = QueuedTask {
+            seq: EnqueueSeq(9),
+            ..*q.iter().next().expect("queued")
+        };
+        let newer = QueuedTask {
+            seq: EnqueueSeq(11),
+            ..older
+        };
+        q.insert(older);
+        assert_eq!(
+            q.iter().map(|t| t.seq).collect::<Vec<_>>(),
+            [EnqueueSeq(10)],
+            "an older migrant is dropped"
+        );
+        q.insert(newer);
+        assert_eq!(
+            q.iter().map(|t| t.seq).collect::<Vec<_>>(),
+            [EnqueueSeq(11)],
+            "a newer one replaces"
+        );
+        assert_eq!(q.len(), 1);
+        // Sequence numbers wrap: u32::MAX is older than 2.
+        let mut q = RunQueue::with_capacity(8);
+        q.insert(QueuedTask {
+            seq: EnqueueSeq(u32::MAX),
+            ..older
+        });
+        q.insert(QueuedTask {
+            seq: EnqueueSeq(2),
+            ..older
+        });
+        assert_eq!(q.iter().map(|t| t.seq).collect::<Vec<_>>(), [EnqueueSeq(2)]);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub struct Snapshot {
     /// Balancer: active rounds so far, imbalance before and planned after
     /// (percent) of the last active round.
     pub balance: (u64, u64, u64),
+    pub heartbeats: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,7 +94,12 @@ impl Snapshot {
             balance.imbalance_before_pct.load(Ordering::Relaxed),
             balance.imbalance_after_pct.load(Ordering::Relaxed),
         );
-        Snapshot { bpf, user, balance }
+        Snapshot {
+            bpf,
+            user,
+            balance,
+            heartbeats: shared.heartbeats(),
+        }
     }
 
     pub fn bpf_total(&self) -> BpfDomainStats {
@@ -112,7 +118,7 @@ impl Snapshot {
         let _ = write!(
             out,
             "bpf enqueues: kern={} user={} failed={} total={} | user space: enqueues={} dispatches={} \
-             stale={} queued={} | steals={}",
+             stale={} queued={} | steals={} heartbeats={}",
             k.kernel_enqueues,
             k.user_enqueues,
             k.failed,
@@ -122,6 +128,7 @@ impl Snapshot {
             k.stale + u.replaced_stale,
             u.queued,
             k.steals,
+            self.heartbeats,
         );
         if plan.domains.len() > 1 {
             let moved = u.migrated_out - pu.migrated_out;

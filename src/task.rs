@@ -23,6 +23,14 @@ impl fmt::Display for Pid {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnqueueSeq(pub u32);
 
+impl EnqueueSeq {
+    /// BPF numbers enqueues from one wrapping u32 counter; within 2^31
+    /// enqueues of each other, the difference tells which came later.
+    pub fn is_newer_than(self, other: EnqueueSeq) -> bool {
+        (self.0.wrapping_sub(other.0) as i32) > 0
+    }
+}
+
 /// The set of domains a task may run in, bit d for domain d.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct DomainMask(pub u64);
