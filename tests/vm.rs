@@ -73,6 +73,12 @@ fn run_vm(cmd: &mut Command) -> (Option<ExitStatus>, String) {
         let _ = r.join();
     }
     let status = child.wait().expect("waiting for ../shared/vm/run");
+    // vng can exit while its qemu keeps running (seen with "vng exit 255");
+    // such an orphan would eat the CPUs of every later VM: end the group.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     // 125: the VM ended without reporting the command's status.
     if status.code() == Some(125) && text.contains("without CMD's exit status") {
         return (None, text);

@@ -39,6 +39,4 @@ if [ "$mode" = on ]; then
 else
   [ "$moved" = 0 ] || fail "--no-balance still migrated $moved tasks"
 fi
-stop_sched
-no_sched_ext_errors
-echo "PASS balance $mode"
+finish balance $mode

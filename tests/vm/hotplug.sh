@@ -23,6 +23,4 @@ echo 1 > "$cpu"
 wait_for_restart 2
 echo "CPU 3 online again: restarted"
 run_stress "cpu 4 x 4s" --cpu 4 -t 4
-stop_sched
-no_sched_ext_errors
-echo "PASS hotplug"
+finish hotplug

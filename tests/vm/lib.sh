@@ -71,5 +71,9 @@ no_sched_ext_errors() {
   if dmesg | grep -E "sched_ext: .*(error|stall|runnable task stall)" ; then fail "sched_ext error in dmesg"; fi
 }
 
-# Expected CPU list of each domain, from --show-domains.
-domain_cpus() { "$SCHED" --show-domains "$@" | awk '{print $2, $4}'; }
+# finish NAME...: detach cleanly, check dmesg, declare the scenario passed.
+finish() {
+  stop_sched
+  no_sched_ext_errors
+  echo "PASS $*"
+}

@@ -24,6 +24,4 @@ after=$(last_stat user)
 echo "user-space enqueues: ${before} while only normal tasks ran, ${after} after the SCHED_EXT task"
 [ "${before:-0}" -lt 50 ] || fail "normal tasks reached the scheduler in partial mode ($before enqueues)"
 [ "$((after - before))" -gt 100 ] || fail "the SCHED_EXT task was not scheduled through user space"
-stop_sched
-no_sched_ext_errors
-echo "PASS partial"
+finish partial

@@ -21,6 +21,4 @@ user=$(last_stat user); disp=$(last_stat dispatches); enq=$(last_stat enqueues)
 echo "bpf user enqueues=$user, user-space enqueues=$enq dispatches=$disp"
 [ "${user:-0}" -gt 1000 ] || fail "too few tasks went to user space ($user)"
 [ "${disp:-0}" -gt 1000 ] || fail "too few user-space dispatches ($disp)"
-stop_sched
-no_sched_ext_errors
-echo "PASS reference"
+finish reference

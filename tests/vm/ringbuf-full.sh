@@ -12,6 +12,4 @@ failed=$(last_stat failed); user=$(last_stat user)
 echo "with 4 KiB ring buffers: failed=$failed user=$user"
 [ "${failed:-0}" -gt 0 ] || fail "the ring buffer never filled: the test proves nothing"
 [ "${user:-0}" -gt 0 ] || fail "nothing went through user space"
-stop_sched
-no_sched_ext_errors
-echo "PASS ringbuf-full"
+finish ringbuf-full

@@ -9,6 +9,4 @@ stress-ng --temp-path /tmp -t 30 --aggressive -M -c 4 -f 4 --affinity 1 --affini
   > /tmp/stress.log 2>&1 || { tail -5 /tmp/stress.log; fail "stress-ng failed"; }
 attached_or_fail
 echo "still attached after 30 s of stress: $(grep '^bpf enqueues' "$LOG" | tail -n 1)"
-stop_sched
-no_sched_ext_errors
-echo "PASS scx-ci-stress $*"
+finish scx-ci-stress $*
