@@ -13,11 +13,13 @@ stress() { # stress-ng bogo-ops/s (real time) of one stressor
 hb() { hackbench -g 4 -l 100 2>&1 | awk '/^Time:/ {print $2}'; }
 
 measure() { # label
+  echo "measuring: $1" >&2
   res[$1,cpu]=$(stress --cpu 8 --cpu-method matrixprod)
   res[$1,switch]=$(stress --switch 4)
   res[$1,futex]=$(stress --futex 4)
   res[$1,fork]=$(stress --fork 4)
   res[$1,hackbench]=$(hb)
+  echo "  cpu ${res[$1,cpu]} switch ${res[$1,switch]} futex ${res[$1,futex]} fork ${res[$1,fork]} hackbench ${res[$1,hackbench]}" >&2
 }
 
 labels=(EEVDF)
