@@ -1,34 +1,47 @@
 #!/bin/bash
-# Inside the VM; see bench/vm-imbalance.
+# Inside the VM; see bench/vm-imbalance. Arguments: the balancer modes to
+# measure (on, off). EEVDF runs the same load first, as the boot's baseline.
+# One line per mode in $OUT/results (see bench/lib.sh):
+#   boot  mode  hog-bogo-ops/s  dispatches-per-domain  spread  migrations  status
 set -u
-SECS=${SECS:-12}
 dom0=$("$SCHED" --show-domains --domains llc | awk '$2 == 0 {print $4}')
+ndom=$("$SCHED" --show-domains --domains llc | awk '$1 == "domain" && $2 ~ /^[0-9]+$/' | wc -l)
 dom_disp() { grep "^  dom $1 " /tmp/imb.log | tail -n 1 | grep -o " dispatches=[0-9]*" | cut -d= -f2; }
-declare -A res
-for mode in on off; do
-  flags=(--domains llc); [ $mode = off ] && flags+=(--no-balance)
-  "$SCHED" "${flags[@]}" > /tmp/imb.log 2>&1 &
-  pid=$!
-  for _ in $(seq 1 900); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
+
+hogs() { # start 8 hogs on domain 0's CPUs, widen them to every CPU after 2 s; sets $ops
   taskset -c "$dom0" stress-ng --temp-path /tmp --cpu 8 --metrics-brief -t "$SECS" > /tmp/imb-stress.log 2>&1 &
-  hogs=$!
+  local hogs=$!
   sleep 2
   for p in $(pgrep -P $hogs); do taskset -a -p -c 0-$(($(nproc) - 1)) "$p" > /dev/null; done
   sleep 1.2
-  declare -A before
-  for d in 0 1 2 3; do before[$d]=$(dom_disp $d); done
+  for d in $(seq 0 $((ndom - 1))); do before[$d]=$(dom_disp "$d"); done
   wait $hogs
   sleep 1.2
   ops=$(awk '/metrc:/ && $4 == "cpu" {print $9}' /tmp/imb-stress.log)
-  line="balancer $mode: hogs $ops bogo-ops/s; dispatches per domain after widening:"
-  min=999999999; max=0
-  for d in 0 1 2 3; do
-    n=$(( $(dom_disp $d) - ${before[$d]} )); line+=" $n"
+}
+
+declare -A before
+: > /tmp/imb.log
+echo "boot $BOOT, measuring: EEVDF" >&2
+hogs
+printf '%s\tEEVDF\t%s\t-\t-\t-\t-\n' "$BOOT" "$ops" >> "$OUT/results"
+for mode in "$@"; do
+  flags=(--domains llc); [ "$mode" = off ] && flags+=(--no-balance)
+  echo "boot $BOOT, measuring: balancer $mode" >&2
+  "$SCHED" "${flags[@]}" > /tmp/imb.log 2>&1 &
+  pid=$!
+  for _ in $(seq 1 900); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
+  hogs
+  disp="" min=999999999 max=0
+  for d in $(seq 0 $((ndom - 1))); do
+    n=$(( $(dom_disp "$d") - ${before[$d]} )); disp+="$n "
     [ $n -lt $min ] && min=$n; [ $n -gt $max ] && max=$n
   done
-  moved=$(grep "^  dom" /tmp/imb.log | tail -n 4 | grep -o " out=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
-  echo "$line; spread max/min $(awk -v a=$max -v b=$min 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }'); migrations $moved"
-  res[$mode]=$ops
-  kill -INT $pid; wait $pid
+  spread=$(awk -v a=$max -v b=$min 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
+  moved=$(grep "^  dom" /tmp/imb.log | tail -n "$ndom" | grep -o " out=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+  alive=yes; kill -0 $pid 2>/dev/null || alive="NO (killed?)"
+  kill -INT $pid; wait $pid; rc=$?
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$BOOT" "$mode" "$ops" "${disp% }" "$spread" "$moved" \
+    "attached to the end: $alive, exit $rc" >> "$OUT/results"
+  sync
 done
-echo "throughput on/off: $(awk -v a="${res[on]}" -v b="${res[off]}" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "?" }')"

@@ -1,29 +1,33 @@
 #!/bin/bash
-# Inside the VM: run the same workloads under EEVDF and under each
-# scx-userland configuration given as an argument; print a table of figures
-# and ratios to EEVDF. See bench/vm-bench.
+# Inside the VM: measure the workloads under EEVDF, then under each
+# scx-userland configuration given as an argument, appending one line per
+# scheduler to $OUT/results (see bench/lib.sh). bench/vm-bench prints them.
+# The cpu workload is twice as many hogs as CPUs (overcommit), as in ../shared/README.md.
 set -u
-SECS=${SECS:-5}
 names=(cpu switch futex fork hackbench)
-declare -A res
 
 stress() { # stress-ng bogo-ops/s (real time) of one stressor
   stress-ng --temp-path /tmp --metrics-brief -t "$SECS" "$@" 2>&1 | awk '/metrc:/ && $5 ~ /^[0-9]+$/ {print $9; exit}'
 }
 hb() { hackbench -g 4 -l 100 2>&1 | awk '/^Time:/ {print $2}'; }
 
+figures=()
 measure() { # label
-  echo "measuring: $1" >&2
-  res[$1,cpu]=$(stress --cpu 8 --cpu-method matrixprod)
-  res[$1,switch]=$(stress --switch 4)
-  res[$1,futex]=$(stress --futex 4)
-  res[$1,fork]=$(stress --fork 4)
-  res[$1,hackbench]=$(hb)
-  echo "  cpu ${res[$1,cpu]} switch ${res[$1,switch]} futex ${res[$1,futex]} fork ${res[$1,fork]} hackbench ${res[$1,hackbench]}" >&2
+  echo "boot $BOOT, measuring: $1" >&2
+  figures=("$(stress --cpu $((2 * $(nproc))) --cpu-method matrixprod)" "$(stress --switch 4)" "$(stress --futex 4)" \
+    "$(stress --fork 4)" "$(hb)")
+  local i line="  "
+  for i in "${!names[@]}"; do line+="${names[$i]} ${figures[$i]:-?} "; done
+  echo "$line" >&2
+}
+record() { # label status
+  local IFS=$'\t'
+  echo "$BOOT	$1	${figures[*]}	$2" >> "$OUT/results"
+  sync
 }
 
-labels=(EEVDF)
 measure EEVDF
+record EEVDF -
 for cfg in "$@"; do
   # shellcheck disable=SC2086
   "$SCHED" --stats-interval 0 $cfg > /tmp/bench-sched.log 2>&1 &
@@ -33,24 +37,6 @@ for cfg in "$@"; do
   measure "$cfg"
   alive=yes; kill -0 $pid 2>/dev/null || alive="NO (killed?)"
   kill -INT $pid; wait $pid; rc=$?
-  labels+=("$cfg")
-  res[$cfg,status]="attached to the end: $alive, exit $rc"
-done
-
-printf '\n%-32s' "scheduler"; for n in "${names[@]}"; do printf '%14s' "$n"; done; echo
-printf '%-32s' "(units)"; printf '%14s' "bogo-ops/s" "bogo-ops/s" "bogo-ops/s" "bogo-ops/s" "seconds"; echo
-for l in "${labels[@]}"; do
-  printf '%-32s' "$l"; for n in "${names[@]}"; do printf '%14s' "${res[$l,$n]:-?}"; done; echo
-done
-echo; echo "ratio to EEVDF (higher is better)"
-for l in "${labels[@]:1}"; do
-  printf '%-32s' "$l"
-  for n in "${names[@]}"; do
-    a=${res[EEVDF,$n]:-0}; b=${res[$l,$n]:-0}
-    if [ "$n" = hackbench ]; then r=$(awk -v a="$a" -v b="$b" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "?" }')
-    else r=$(awk -v a="$a" -v b="$b" 'BEGIN{ if (a>0) printf "%.2f", b/a; else print "?" }'); fi
-    printf '%14s' "$r"
-  done
-  echo "   ${res[$l,status]}"
+  record "$cfg" "attached to the end: $alive, exit $rc"
 done
 dmesg | grep -E "sched_ext: .*(error|stall)" && echo "sched_ext errors above" || true

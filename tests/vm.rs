@@ -113,10 +113,14 @@ fn scenario(topo: &str, timeout_s: u32, script: &str, args: &[&str], pass: &str)
         .arg(dir.join(script))
         .args(args);
     // The emulated VM occasionally dies: vng exits 255 and vm/run 125
-    // without the command's status (seen most on numa-llc, also before any
-    // scheduler was loaded, e.g. in a benchmark's EEVDF phase), or the guest
-    // hangs before running anything. Such a run is booted again, up to
-    // twice; a scenario that reported a status, pass or fail, never is.
+    // without the command's status. Its console shows why: "Oops: int3" in
+    // sched_tick or __schedule milliseconds after "BPF scheduler enabled".
+    // Enabling sched_ext flips static keys, patched in place through an int3
+    // while the other CPUs run, and an emulated CPU (TCG) can still execute
+    // the breakpoint after the patch completed; it is seen most with the 8
+    // CPUs of numa-llc (bench/lib.sh has the details). Such a run is booted
+    // again, up to twice; a scenario that reported a status, pass or fail,
+    // never is.
     let (mut status, mut text) = run_vm(&mut cmd);
     for _ in 0..2 {
         if status.is_some() {

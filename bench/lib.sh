@@ -1,0 +1,56 @@
+# Host side of the VM benchmarks; sourced by bench/vm-bench and bench/vm-imbalance.
+#
+# A benchmark is a script that runs inside the VM and measures "items" (EEVDF,
+# then scheduler configurations). For each item it finishes, it appends one
+# tab-separated line to $OUT/results:
+#
+#     boot  item  figure...  status
+#
+# EEVDF is measured first in every boot, so a ratio always divides two figures
+# from the same boot of the same emulated machine.
+#
+# Why boots: under TCG the guest kernel sometimes dies with "Oops: int3" in
+# sched_tick or __schedule a few milliseconds after "BPF scheduler enabled".
+# Enabling sched_ext flips static keys, which the kernel patches in place with
+# an int3 breakpoint while the other CPUs keep running; an emulated CPU can
+# execute the stale breakpoint after the patch is complete, which hardware
+# cannot. The VM then ends without a status (vm/run exits 125). It is seen on
+# numa-llc (8 emulated CPUs on 2 host cores) far more than on flat. When that
+# happens, vm_boots boots a new VM for the items that have no line yet.
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+runner="$top/../shared/vm/run"
+max_boots=4
+
+# bench_prepare NAME: check for the VM, build, and make $out with an empty results file.
+bench_prepare() {
+  [ -x "$runner" ] || { echo "$1: $runner not found: the benchmark needs the sched_ext VM from ../shared" >&2; exit 2; }
+  (cd "$top" && cargo build --release -q)
+  out=$(mktemp -d /tmp/scx-bench.XXXXXX)
+  : > "$out/results"
+}
+
+# vm_boots TOPO TIMEOUT SCRIPT ITEM...: run SCRIPT (with $secs seconds per
+# measurement) in VMs until every ITEM has a results line, or $max_boots VMs
+# were used. Fails when a VM ends with a status other than 0 or 125.
+vm_boots() {
+  local topo=$1 tmo=$2 script=$3
+  shift 3
+  local boot todo item rc
+  for boot in $(seq 1 "$max_boots"); do
+    todo=()
+    for item in "$@"; do
+      awk -F'\t' -v b="$item" '$2 == b {found = 1} END {exit !found}' "$out/results" || todo+=("$item")
+    done
+    [ ${#todo[@]} -eq 0 ] && return 0
+    [ "$boot" -gt 1 ] && echo "bench: the VM died without a status (see bench/lib.sh); boot $boot for: ${todo[*]}" >&2
+    set +e
+    (cd "$top" && "$runner" --topo "$topo" --mem 4G --timeout "$tmo" --rwdir "$out" -- \
+      env SCHED="$top/target/release/scx-userland" OUT="$out" BOOT="$boot" SECS="$secs" bash "$script" "${todo[@]}")
+    rc=$?
+    set -e
+    [ $rc -eq 0 ] || [ $rc -eq 125 ] || { echo "bench: the VM run failed (exit $rc)" >&2; return $rc; }
+  done
+  echo "bench: $max_boots VMs died; the table below lacks what they did not finish" >&2
+}
