@@ -1,6 +1,8 @@
 #!/bin/bash
-# Inside the VM; see bench/vm-imbalance. Arguments: the balancer modes to
-# measure (on, off). EEVDF runs the same load first, as the boot's baseline.
+# Inside the VM; see bench/vm-imbalance. Arguments: the runs to make, each a
+# balancer mode and a round number (on#1, off#1, on#2, ...). EEVDF runs the
+# same load first, as the boot's baseline. Each run's scheduler output is kept
+# in $OUT/sched-RUN.log.
 # One line per mode in $OUT/results (see bench/lib.sh):
 #   boot  mode  hog-bogo-ops/s  dispatches-per-domain  spread  migrations  status
 set -u
@@ -25,9 +27,9 @@ declare -A before
 echo "boot $BOOT, measuring: EEVDF" >&2
 hogs
 printf '%s\tEEVDF\t%s\t-\t-\t-\t-\n' "$BOOT" "$ops" >> "$OUT/results"
-for mode in "$@"; do
-  flags=(--domains llc); [ "$mode" = off ] && flags+=(--no-balance)
-  echo "boot $BOOT, measuring: balancer $mode" >&2
+for run in "$@"; do
+  flags=(--domains llc); [ "${run%%#*}" = off ] && flags+=(--no-balance)
+  echo "boot $BOOT, measuring: balancer $run" >&2
   "$SCHED" "${flags[@]}" > /tmp/imb.log 2>&1 &
   pid=$!
   for _ in $(seq 1 900); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
@@ -41,7 +43,8 @@ for mode in "$@"; do
   moved=$(grep "^  dom" /tmp/imb.log | tail -n "$ndom" | grep -o " out=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
   alive=yes; kill -0 $pid 2>/dev/null || alive="NO (killed?)"
   kill -INT $pid; wait $pid; rc=$?
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$BOOT" "$mode" "$ops" "${disp% }" "$spread" "$moved" \
+  cp /tmp/imb.log "$OUT/sched-$run.log"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$BOOT" "$run" "$ops" "${disp% }" "$spread" "$moved" \
     "attached to the end: $alive, exit $rc" >> "$OUT/results"
   sync
 done

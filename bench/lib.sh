@@ -23,12 +23,16 @@ top=$(cd "$here/.." && pwd)
 runner="$top/../shared/vm/run"
 max_boots=4
 
-# bench_prepare NAME: check for the VM, build, and make $out with an empty results file.
+# bench_prepare NAME: check for the VM, build, and make $out with an empty
+# results file and its own copy of the scheduler, so that a rebuild during
+# the benchmark cannot change what it measures.
 bench_prepare() {
   [ -x "$runner" ] || { echo "$1: $runner not found: the benchmark needs the sched_ext VM from ../shared" >&2; exit 2; }
   (cd "$top" && cargo build --release -q)
   out=$(mktemp -d /tmp/scx-bench.XXXXXX)
   : > "$out/results"
+  cp "$top/target/release/scx-userland" "$out/"
+  (cd "$top" && git describe --always --dirty) > "$out/version" 2>/dev/null || true
 }
 
 # vm_boots TOPO TIMEOUT SCRIPT ITEM...: run SCRIPT (with $secs seconds per
@@ -47,7 +51,7 @@ vm_boots() {
     [ "$boot" -gt 1 ] && echo "bench: the VM died without a status (see bench/lib.sh); boot $boot for: ${todo[*]}" >&2
     set +e
     (cd "$top" && "$runner" --topo "$topo" --mem 4G --timeout "$tmo" --rwdir "$out" -- \
-      env SCHED="$top/target/release/scx-userland" OUT="$out" BOOT="$boot" SECS="$secs" bash "$script" "${todo[@]}")
+      env SCHED="$out/scx-userland" OUT="$out" BOOT="$boot" SECS="$secs" bash "$script" "${todo[@]}")
     rc=$?
     set -e
     [ $rc -eq 0 ] || [ $rc -eq 125 ] || { echo "bench: the VM run failed (exit $rc)" >&2; return $rc; }
