@@ -64,7 +64,13 @@ struct sul_dispatch {
 	u64 vruntime;
 	u64 charged_exec_runtime;
 	u32 dom;	/* the domain (DSQ) the task goes to */
-	u32 pad;
+	u32 flags;	/* SUL_DISPATCH_* */
+};
+
+enum sul_dispatch_flags {
+	/* Not a task: run the worker of `dom`, which has migrants from the
+	 * balancer in its inbox but may be held by BPF with nothing to do. */
+	SUL_DISPATCH_WAKE = 1,
 };
 
 /* Why the scheduler was unloaded, copied from the kernel in ops.exit. */

@@ -27,6 +27,9 @@
  * every way a held worker could be starved is closed:
  *   - a CPU of d going idle with tasks queued kicks itself (ops.update_idle),
  *   - ops.dispatch on a CPU of d with an empty DSQ d releases it,
+ *   - a worker that pushed migrants into a peer's inbox sends a WAKE record
+ *     for that peer, drained like a decision (the peer may be held with an
+ *     empty ring: nothing else would run it before the heartbeat),
  *   - a heartbeat timer releases every held worker and kicks a CPU of every
  *     domain each HEARTBEAT_NS, so that a quiet machine never trips the
  *     sched_ext watchdog: that also drains a decision left in to_kern[d]
@@ -79,6 +82,7 @@ struct sul_exit_info exit_info;
  * skeleton has them and src/bpf.rs cannot drift from intf.h. */
 struct sul_enqueued sul_enqueued_layout;
 struct sul_dispatch sul_dispatch_layout;
+enum sul_dispatch_flags sul_dispatch_flags_layout;
 
 struct task_ctx {
 	u64 vruntime;
@@ -276,6 +280,14 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 	sul_dsq_insert(p, dom, slice_ns, enq_flags | SCX_ENQ_HEAD);
 }
 
+/* Domain @dom's worker has work: have it run soon (see the file comment). */
+static void need_worker(u32 dom)
+{
+	worker_needed[DOM(dom)] = 1;
+	if (worker_held[DOM(dom)])
+		kick_idle_cpu_in(dom);
+}
+
 void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
@@ -330,9 +342,7 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	bpf_ringbuf_submit(e, sleeping_workers ? 0 : BPF_RB_NO_WAKEUP);
 
 	__sync_fetch_and_add(&stats_of(dom)->user_enqueues, 1);
-	worker_needed[DOM(dom)] = 1;
-	if (worker_held[DOM(dom)])
-		kick_idle_cpu_in(dom);
+	need_worker(dom);
 }
 
 void BPF_STRUCT_OPS(sul_dequeue, struct task_struct *p, u64 deq_flags)
@@ -360,6 +370,10 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 		return 1;
 	}
 	dom = d.dom < nr_domains ? d.dom : 0;
+	if (d.flags & SUL_DISPATCH_WAKE) {
+		need_worker(dom);
+		return 0;
+	}
 
 	p = bpf_task_from_pid(d.pid);
 	if (!p) {

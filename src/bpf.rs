@@ -58,7 +58,7 @@ use crate::vruntime::{Vruntime, Weight};
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/main.skel.rs"));
 }
-use skel::types::{sul_dispatch, sul_enqueued};
+use skel::types::{sul_dispatch, sul_dispatch_flags, sul_enqueued};
 use skel::{MainSkel, MainSkelBuilder};
 
 const MAX_DOMAINS: usize = 64;
@@ -465,6 +465,18 @@ impl KernelChannel {
         n
     }
 
+    /// Puts one record into to_kern; false when it is full.
+    fn submit(&mut self, rec: &sul_dispatch) -> bool {
+        let Ok(mut sample) = self.urb.reserve(size_of::<sul_dispatch>()) else {
+            return false;
+        };
+        // SAFETY: sul_dispatch is plain old data of exactly this size.
+        let bytes =
+            unsafe { std::slice::from_raw_parts((rec as *const sul_dispatch).cast::<u8>(), size_of::<sul_dispatch>()) };
+        sample.copy_from_slice(bytes);
+        self.urb.submit(sample).is_ok()
+    }
+
     pub fn malformed(&self) -> u64 {
         *self.malformed.borrow()
     }
@@ -480,6 +492,9 @@ pub trait DomainChannel {
     fn wait(&mut self, timeout: Duration, sink: &mut dyn FnMut(&Arrival)) -> usize;
     /// Queues a decision for the kernel; false when the channel is full.
     fn send(&mut self, d: &Dispatch) -> bool;
+    /// Asks BPF to run `peer`'s worker, which has migrants in its inbox;
+    /// false when the channel is full.
+    fn wake_peer(&mut self, peer: DomainId) -> bool;
     /// Tells BPF how many tasks this domain holds in user space.
     fn publish_queued(&mut self, n: u64);
     /// Lets the CPU run what was just dispatched.
@@ -504,25 +519,26 @@ impl DomainChannel for KernelChannel {
     }
 
     fn send(&mut self, d: &Dispatch) -> bool {
-        let rec = sul_dispatch {
+        let ok = self.submit(&sul_dispatch {
             pid: d.pid.0,
             seq: d.seq.0,
             vruntime: d.vruntime.0,
             charged_exec_runtime: d.charged_exec_runtime,
             dom: d.dom.0,
-            pad: 0,
-        };
-        let Ok(mut sample) = self.urb.reserve(size_of::<sul_dispatch>()) else {
-            return false;
-        };
-        // SAFETY: sul_dispatch is plain old data of exactly this size.
-        let bytes = unsafe {
-            std::slice::from_raw_parts((&rec as *const sul_dispatch).cast::<u8>(), size_of::<sul_dispatch>())
-        };
-        sample.copy_from_slice(bytes);
-        let ok = self.urb.submit(sample).is_ok();
+            flags: 0,
+        });
         self.sent += u64::from(ok);
         ok
+    }
+
+    fn wake_peer(&mut self, peer: DomainId) -> bool {
+        // Not a decision: BPF counts it neither as a dispatch nor as stale,
+        // so it stays out of `sent`.
+        self.submit(&sul_dispatch {
+            dom: peer.0,
+            flags: sul_dispatch_flags::SUL_DISPATCH_WAKE.0,
+            ..Default::default()
+        })
     }
 
     fn kernel_backlog(&self) -> u64 {

@@ -3,7 +3,7 @@
 //! ```text
 //!            ┌───────────── one loop iteration, no syscall per task ─────────────┐
 //!  kernel ──▶ receive all arrivals ─▶ take migrants from other workers (inbox)  │
-//!            │ serve balancer requests (push tasks to a peer's inbox)           │
+//!            │ serve balancer requests (push tasks to a peer's inbox, wake it)  │
 //!            │ dispatch up to `batch` tasks, lowest vruntime first ──▶ kernel    │
 //!            │ publish queue depth/weight/clock                                 │
 //!            └─ sched_yield (BPF holds us until there is work) ─────────────────┘
@@ -25,6 +25,11 @@
 //!   its lag against that clock is carried to ours.
 //! - the worker publishes its queue depth before it yields, so BPF (which
 //!   holds a yielded worker) knows to run it again when a CPU runs dry.
+//! - a peer that was sent migrants is woken through BPF (a WAKE record in
+//!   our channel to the kernel, retried while the channel is full): an idle
+//!   domain's worker is held with an empty ring buffer and would otherwise
+//!   leave the migrants in its inbox until the heartbeat, up to 250 ms.
+//!   In partial mode a sleeping worker finds them within `IDLE_WAIT`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -90,6 +95,9 @@ pub struct Worker<C: DomainChannel> {
     links: Links,
     picked: Vec<Pid>,
     moving: Vec<QueuedTask>,
+    /// Peers (bit d = domain d) that were sent migrants but not yet woken,
+    /// because our channel to the kernel was full.
+    unwoken_peers: u64,
 }
 
 impl<C: DomainChannel> Worker<C> {
@@ -111,6 +119,7 @@ impl<C: DomainChannel> Worker<C> {
             links,
             picked: Vec::with_capacity(capacity.min(4096)),
             moving: Vec::with_capacity(capacity.min(4096)),
+            unwoken_peers: 0,
         }
     }
 
@@ -149,6 +158,7 @@ impl<C: DomainChannel> Worker<C> {
         while let Ok(req) = self.links.requests.try_recv() {
             self.push(req);
         }
+        self.wake_peers();
 
         // With one domain this is the example: a full batch whenever we run.
         // With several, tasks the kernel already holds can no longer be
@@ -220,6 +230,21 @@ impl<C: DomainChannel> Worker<C> {
         if req.cross_numa {
             s.migrated_out_numa.fetch_add(moved, Ordering::Relaxed);
         }
+        if moved > 0 {
+            self.unwoken_peers |= 1 << (req.to.0 % 64);
+        }
+    }
+
+    /// Has BPF run the workers we sent migrants to: an idle domain's worker
+    /// is held by BPF and nothing else would run it before the heartbeat.
+    fn wake_peers(&mut self) {
+        while self.unwoken_peers != 0 {
+            let peer = self.unwoken_peers.trailing_zeros();
+            if !self.chan.wake_peer(DomainId(peer)) {
+                return;
+            }
+            self.unwoken_peers &= !(1 << peer);
+        }
     }
 }
 
@@ -258,6 +283,7 @@ mod tests {
         yields: usize,
         waits: usize,
         backlog: u64,
+        woken: Vec<DomainId>,
     }
 
     impl DomainChannel for FakeChannel {
@@ -278,6 +304,14 @@ mod tests {
             }
             self.room -= 1;
             self.sent.push(*d);
+            true
+        }
+        fn wake_peer(&mut self, peer: DomainId) -> bool {
+            if self.room == 0 {
+                return false;
+            }
+            self.room -= 1;
+            self.woken.push(peer);
             true
         }
         fn publish_queued(&mut self, n: u64) {
@@ -416,6 +450,38 @@ mod tests {
         w.chan.incoming.push_back(arrival(9, 0, Some(DomainId(0)), 1_005_000));
         w.step();
         assert_eq!(w.chan.sent[0].vruntime, Vruntime(5_000));
+    }
+
+    #[test]
+    fn a_peer_sent_migrants_is_woken_once_even_when_the_channel_was_full() {
+        let chan = FakeChannel::default();
+        let (mut w, states) = worker(0, chan, 8);
+        for pid in 1..=4 {
+            w.chan.incoming.push_back(arrival(pid, pid as u64, None, 0));
+        }
+        let (req_tx, req_rx) = crossbeam_channel::bounded(4);
+        w.links.requests = req_rx;
+        let (peer_tx, peer_inbox) = crossbeam_channel::bounded(16);
+        w.links.inboxes[1] = peer_tx;
+        let req = MoveRequest {
+            to: DomainId(1),
+            weight: 2 * u64::from(Weight::NICE_0.get()),
+            max_tasks: 2,
+            cross_numa: false,
+        };
+        req_tx.send(req).expect("request queue has room");
+        w.step();
+        assert_eq!(states[0].migrated_out.load(Ordering::Relaxed), 2);
+        assert_eq!(peer_inbox.len(), 2, "the migrants wait in the peer's inbox");
+        assert!(w.chan.woken.is_empty(), "no room in the channel yet");
+        w.chan.room = 1;
+        w.step();
+        assert_eq!(w.chan.woken, [DomainId(1)], "the wake is retried, before any task");
+        assert!(w.chan.sent.is_empty());
+        w.chan.room = 10;
+        w.step();
+        assert_eq!(w.chan.woken, [DomainId(1)], "and sent once");
+        assert_eq!(w.chan.sent.len(), 2, "the tasks that stayed are dispatched");
     }
 
     #[test]
