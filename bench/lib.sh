@@ -9,14 +9,18 @@
 # EEVDF is measured first in every boot, so a ratio always divides two figures
 # from the same boot of the same emulated machine.
 #
-# Why boots: under TCG the guest kernel sometimes dies with "Oops: int3" in
-# sched_tick or __schedule a few milliseconds after "BPF scheduler enabled".
-# Enabling sched_ext flips static keys, which the kernel patches in place with
-# an int3 breakpoint while the other CPUs keep running; an emulated CPU can
-# execute the stale breakpoint after the patch is complete, which hardware
-# cannot. The VM then ends without a status (vm/run exits 125). It is seen on
-# numa-llc (8 emulated CPUs on 2 host cores) far more than on flat. When that
-# happens, vm_boots boots a new VM for the items that have no line yet.
+# Why boots: the emulated VM sometimes dies, and vm/run then exits 125
+# without the command's status. Seen on numa-llc (8 emulated CPUs on 2 host
+# cores) far more than on flat, in two ways:
+# - the guest console (vng --verbose) shows "Oops: int3" in sched_tick or
+#   __schedule a few milliseconds after "BPF scheduler enabled". Enabling
+#   sched_ext flips static keys, which the kernel patches in place through
+#   an int3 breakpoint while the other CPUs run; an emulated CPU (TCG) can
+#   still execute the breakpoint after the patch is complete, which hardware
+#   cannot;
+# - the VM dies before the command printed anything, with no scheduler
+#   loaded yet.
+# vm_boots then boots a new VM for the items that have no line yet.
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
