@@ -38,7 +38,9 @@
 //!   snapshot is already stale by the time the move lands, and a migration
 //!   costs the task its cache.
 //! - A domain receives only while it is below the average. A pusher sends its
-//!   *surplus* (the weight above the average) and no receiver is planned past
+//!   *surplus* (the weight above the average, but no more than its
+//!   `movable_weight`: the head task never moves, so a domain with one
+//!   queued task plans nothing) and no receiver is planned past
 //!   its *deficit* (the weight below the average), so a plan, executed
 //!   exactly, leaves nobody on the other side of the average. Deficits are
 //!   shared: two pushers never fill the same hole twice.
@@ -180,6 +182,9 @@ pub struct DomainLoad {
     pub numa_node: Option<u32>,
     pub nr_cpus: u32,
     pub queued_weight: u64,
+    /// The part of `queued_weight` that may leave: all but the head task's
+    /// (see "Which tasks move").
+    pub movable_weight: u64,
 }
 
 /// "Move about `weight` of queued load from `from` to `to`."
@@ -268,8 +273,12 @@ pub fn plan_transfers(loads: &[DomainLoad], cfg: &BalanceConfig) -> Vec<Transfer
             load: have / cpus,
             room,
         };
+        let movable = u128::from(d.movable_weight.min(d.queued_weight)).saturating_mul(LOAD_SCALE);
         if above(have / cpus, avg, cfg.imbalance_pct) {
-            pushers.push(side(have.saturating_sub(fair)));
+            let surplus = have.saturating_sub(fair).min(movable);
+            if surplus >= LOAD_SCALE {
+                pushers.push(side(surplus));
+            }
         } else if have < fair {
             receivers.push(side(fair - have));
         }
@@ -375,6 +384,7 @@ mod imbalance_tests {
             numa_node: Some(0),
             nr_cpus: cpus,
             queued_weight: weight,
+            movable_weight: weight,
         }
     }
 
@@ -423,6 +433,7 @@ mod tests {
             numa_node: node,
             nr_cpus,
             queued_weight,
+            movable_weight: queued_weight,
         }
     }
 
@@ -580,6 +591,30 @@ mod tests {
             ..cfg
         };
         assert!(!plan_transfers(&loads, &cfg).is_empty());
+    }
+
+    #[test]
+    fn a_pusher_plans_no_more_than_it_can_move() {
+        let cfg = BalanceConfig::default();
+        // One queued task, its head: nothing can leave, however idle the rest.
+        let mut loads = vec![
+            DomainLoad {
+                movable_weight: 0,
+                ..dom(0, None, 2, 100)
+            },
+            dom(1, None, 2, 0),
+            dom(2, None, 2, 0),
+        ];
+        assert!(plan_transfers(&loads, &cfg).is_empty());
+        // Three tasks: the two behind the head, not the full surplus of 200.
+        loads[0].queued_weight = 300;
+        loads[0].movable_weight = 200;
+        loads[0].nr_cpus = 1;
+        let plan = plan_transfers(&loads, &cfg);
+        assert_eq!(plan.iter().map(|t| t.weight).sum::<u64>(), 200);
+        loads[0].movable_weight = 150;
+        let plan = plan_transfers(&loads, &cfg);
+        assert_eq!(plan.iter().map(|t| t.weight).sum::<u64>(), 150);
     }
 
     #[test]

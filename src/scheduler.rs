@@ -188,6 +188,7 @@ fn plan_loads(plan: &Plan) -> Vec<DomainLoad> {
             numa_node: d.numa_node,
             nr_cpus: d.cpus.len() as u32,
             queued_weight: 0,
+            movable_weight: 0,
         })
         .collect()
 }
@@ -218,6 +219,7 @@ fn balance_loop(
         thread::sleep(interval);
         for (l, s) in loads.iter_mut().zip(states) {
             l.queued_weight = s.queued_weight.load(Ordering::Relaxed);
+            l.movable_weight = s.movable_weight.load(Ordering::Relaxed);
         }
         let plan = balancer::plan_transfers(&loads, cfg);
         stats.rounds.fetch_add(1, Ordering::Relaxed);

@@ -53,6 +53,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 pub struct DomainState {
     pub queued: AtomicU64,
     pub queued_weight: AtomicU64,
+    /// What the balancer may take: the queued weight behind the head task.
+    pub movable_weight: AtomicU64,
     pub min_vruntime: AtomicU64,
     pub received: AtomicU64,
     pub dispatched: AtomicU64,
@@ -193,7 +195,10 @@ impl<C: DomainChannel> Worker<C> {
         self.chan.publish_queued(n);
         let s = &self.links.states[self.dom.0 as usize];
         s.queued.store(n, Ordering::Relaxed);
-        s.queued_weight.store(self.queue.queued_weight(), Ordering::Relaxed);
+        let weight = self.queue.queued_weight();
+        let head = self.queue.iter().next().map_or(0, |t| u64::from(t.weight.get()));
+        s.queued_weight.store(weight, Ordering::Relaxed);
+        s.movable_weight.store(weight.saturating_sub(head), Ordering::Relaxed);
         s.min_vruntime.store(self.queue.min_vruntime().0, Ordering::Relaxed);
         s.dispatched.fetch_add(sent, Ordering::Relaxed);
         if full {
