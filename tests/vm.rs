@@ -118,8 +118,8 @@ fn scenario(topo: &str, timeout_s: u32, script: &str, args: &[&str], pass: &str)
     // Enabling sched_ext flips static keys, patched in place through an int3
     // while the other CPUs run, and an emulated CPU (TCG) can still execute
     // the breakpoint after the patch completed; it is seen most with the 8
-    // CPUs of numa-llc (bench/lib.sh has the details). Some VMs also die
-    // before the command printed anything. Such a run is booted
+    // CPUs of numa-llc (bench/lib.sh has the details). The same oops also
+    // happens during boot, before the command starts. Such a run is booted
     // again, up to twice; a scenario that reported a status, pass or fail,
     // never is.
     let (mut status, mut text) = run_vm(&mut cmd);
