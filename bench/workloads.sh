@@ -1,22 +1,32 @@
 #!/bin/bash
-# Inside the VM: measure the workloads under EEVDF, then under each
-# scx-userland configuration given as an argument, appending one line per
-# scheduler to $OUT/results (see bench/lib.sh). bench/vm-bench prints them.
-# The cpu workload is twice as many hogs as CPUs (overcommit), as in ../shared/README.md.
+# Inside the VM: measure the workloads under EEVDF, then for each argument:
+# "EEVDF #N" measures EEVDF again, anything else is a set of scx-userland
+# flags, optionally followed by " #N" (the round). One line per item is
+# appended to $OUT/results (see bench/lib.sh); bench/vm-bench prints them.
+# The cpu workload is twice as many hogs as CPUs (overcommit), as in
+# ../shared/README.md. $WORKLOADS (comma-separated) limits what is measured.
 set -u
 names=(cpu switch futex fork hackbench)
+wanted=",${WORKLOADS:-cpu,switch,futex,fork,hackbench},"
 
 stress() { # stress-ng bogo-ops/s (real time) of one stressor
   stress-ng --temp-path /tmp --metrics-brief -t "$SECS" "$@" 2>&1 | awk '/metrc:/ && $5 ~ /^[0-9]+$/ {print $9; exit}'
 }
-hb() { hackbench -g 4 -l 100 2>&1 | awk '/^Time:/ {print $2}'; }
+one() { # workload name -> its figure, or nothing when not wanted
+  [[ $wanted == *",$1,"* ]] || return 0
+  case $1 in
+    cpu) stress --cpu $((2 * $(nproc))) --cpu-method matrixprod ;;
+    switch | futex | fork) stress --"$1" 4 ;;
+    hackbench) hackbench -g 4 -l 100 2>&1 | awk '/^Time:/ {print $2}' ;;
+  esac
+}
 
 figures=()
 measure() { # label
   echo "boot $BOOT, measuring: $1" >&2
-  figures=("$(stress --cpu $((2 * $(nproc))) --cpu-method matrixprod)" "$(stress --switch 4)" "$(stress --futex 4)" \
-    "$(stress --fork 4)" "$(hb)")
   local i line="  "
+  figures=()
+  for i in "${names[@]}"; do figures+=("$(one "$i")"); done
   for i in "${!names[@]}"; do line+="${names[$i]} ${figures[$i]:-?} "; done
   echo "$line" >&2
 }
@@ -28,15 +38,21 @@ record() { # label status
 
 measure EEVDF
 record EEVDF -
-for cfg in "$@"; do
+for item in "$@"; do
+  if [[ $item == EEVDF* ]]; then
+    measure "$item"
+    record "$item" -
+    continue
+  fi
+  cfg=${item% #*}
   # shellcheck disable=SC2086
   "$SCHED" --stats-interval 0 $cfg > /tmp/bench-sched.log 2>&1 &
   pid=$!
   for _ in $(seq 1 900); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
   if [ "$(cat /sys/kernel/sched_ext/state)" != enabled ]; then echo "could not attach: $cfg"; cat /tmp/bench-sched.log; exit 1; fi
-  measure "$cfg"
+  measure "$item"
   alive=yes; kill -0 $pid 2>/dev/null || alive="NO (killed?)"
   kill -INT $pid; wait $pid; rc=$?
-  record "$cfg" "attached to the end: $alive, exit $rc"
+  record "$item" "attached to the end: $alive, exit $rc"
 done
 dmesg | grep -E "sched_ext: .*(error|stall)" && echo "sched_ext errors above" || true
