@@ -273,8 +273,8 @@ pub fn plan_transfers(loads: &[DomainLoad], cfg: &BalanceConfig) -> Vec<Transfer
             load: have / cpus,
             room,
         };
-        let movable = u128::from(d.movable_weight.min(d.queued_weight)).saturating_mul(LOAD_SCALE);
         if above(have / cpus, avg, cfg.imbalance_pct) {
+            let movable = u128::from(d.movable_weight.min(d.queued_weight)).saturating_mul(LOAD_SCALE);
             let surplus = have.saturating_sub(fair).min(movable);
             if surplus >= LOAD_SCALE {
                 pushers.push(side(surplus));

@@ -53,6 +53,19 @@ impl DomainMask {
     pub fn contains(self, d: DomainId) -> bool {
         d.0 < 64 && self.0 & (1u64 << d.0) != 0
     }
+
+    pub fn insert(&mut self, d: DomainId) {
+        self.0 |= DomainMask::only(d).0;
+    }
+
+    pub fn remove(&mut self, d: DomainId) {
+        self.0 &= !DomainMask::only(d).0;
+    }
+
+    /// The lowest-numbered domain in the set.
+    pub fn first(self) -> Option<DomainId> {
+        (self.0 != 0).then(|| DomainId(self.0.trailing_zeros()))
+    }
 }
 
 /// A runnable task the kernel handed to user space.

@@ -41,7 +41,7 @@ use topology::DomainId;
 use crate::balancer;
 use crate::bpf::DomainChannel;
 use crate::queue::{Enqueued, RunQueue};
-use crate::task::{Arrival, Pid, QueuedTask};
+use crate::task::{Arrival, DomainMask, Pid, QueuedTask};
 use crate::vruntime::Vruntime;
 
 /// How long an idle worker sleeps before re-checking the stop flag.
@@ -97,9 +97,9 @@ pub struct Worker<C: DomainChannel> {
     links: Links,
     picked: Vec<Pid>,
     moving: Vec<QueuedTask>,
-    /// Peers (bit d = domain d) that were sent migrants but not yet woken,
-    /// because our channel to the kernel was full.
-    unwoken_peers: u64,
+    /// Peers that were sent migrants but not yet woken, because our channel
+    /// to the kernel was full.
+    unwoken_peers: DomainMask,
 }
 
 impl<C: DomainChannel> Worker<C> {
@@ -121,7 +121,7 @@ impl<C: DomainChannel> Worker<C> {
             links,
             picked: Vec::with_capacity(capacity.min(4096)),
             moving: Vec::with_capacity(capacity.min(4096)),
-            unwoken_peers: 0,
+            unwoken_peers: DomainMask::default(),
         }
     }
 
@@ -236,19 +236,18 @@ impl<C: DomainChannel> Worker<C> {
             s.migrated_out_numa.fetch_add(moved, Ordering::Relaxed);
         }
         if moved > 0 {
-            self.unwoken_peers |= 1 << (req.to.0 % 64);
+            self.unwoken_peers.insert(req.to);
         }
     }
 
     /// Has BPF run the workers we sent migrants to: an idle domain's worker
     /// is held by BPF and nothing else would run it before the heartbeat.
     fn wake_peers(&mut self) {
-        while self.unwoken_peers != 0 {
-            let peer = self.unwoken_peers.trailing_zeros();
-            if !self.chan.wake_peer(DomainId(peer)) {
+        while let Some(peer) = self.unwoken_peers.first() {
+            if !self.chan.wake_peer(peer) {
                 return;
             }
-            self.unwoken_peers &= !(1 << peer);
+            self.unwoken_peers.remove(peer);
         }
     }
 }
