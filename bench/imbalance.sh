@@ -6,6 +6,7 @@
 # One line per mode in $OUT/results (see bench/lib.sh):
 #   boot  mode  hog-bogo-ops/s  dispatches-per-domain  spread  migrations  status
 set -u
+source "$(dirname "$0")/guest.sh"
 dom0=$("$SCHED" --show-domains --domains llc | awk '$2 == 0 {print $4}')
 ndom=$("$SCHED" --show-domains --domains llc | awk '$1 == "domain" && $2 ~ /^[0-9]+$/' | wc -l)
 dom_disp() { grep "^  dom $1 " /tmp/imb.log | tail -n 1 | grep -o " dispatches=[0-9]*" | cut -d= -f2; }
@@ -30,9 +31,7 @@ printf '%s\tEEVDF\t%s\t-\t-\t-\t-\n' "$BOOT" "$ops" >> "$OUT/results"
 for run in "$@"; do
   flags=(--domains llc); [ "${run%%#*}" = off ] && flags+=(--no-balance)
   echo "boot $BOOT, measuring: balancer $run" >&2
-  "$SCHED" "${flags[@]}" > /tmp/imb.log 2>&1 &
-  pid=$!
-  for _ in $(seq 1 900); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
+  attach /tmp/imb.log "${flags[@]}"
   hogs
   disp="" min=999999999 max=0
   for d in $(seq 0 $((ndom - 1))); do
@@ -41,10 +40,9 @@ for run in "$@"; do
   done
   spread=$(awk -v a=$max -v b=$min 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
   moved=$(grep "^  dom" /tmp/imb.log | tail -n "$ndom" | grep -o " out=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
-  alive=yes; kill -0 $pid 2>/dev/null || alive="NO (killed?)"
-  kill -INT $pid; wait $pid; rc=$?
+  detach
   cp /tmp/imb.log "$OUT/sched-$run.log"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$BOOT" "$run" "$ops" "${disp% }" "$spread" "$moved" \
-    "attached to the end: $alive, exit $rc" >> "$OUT/results"
+    "$sched_status" >> "$OUT/results"
   sync
 done

@@ -6,6 +6,7 @@
 # The cpu workload is twice as many hogs as CPUs (overcommit), as in
 # ../shared/README.md. $WORKLOADS (comma-separated) limits what is measured.
 set -u
+source "$(dirname "$0")/guest.sh"
 names=(cpu switch futex fork hackbench)
 wanted=",${WORKLOADS:-cpu,switch,futex,fork,hackbench},"
 
@@ -46,13 +47,9 @@ for item in "$@"; do
   fi
   cfg=${item% #*}
   # shellcheck disable=SC2086
-  "$SCHED" --stats-interval 0 $cfg > /tmp/bench-sched.log 2>&1 &
-  pid=$!
-  for _ in $(seq 1 900); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
-  if [ "$(cat /sys/kernel/sched_ext/state)" != enabled ]; then echo "could not attach: $cfg"; cat /tmp/bench-sched.log; exit 1; fi
+  attach /tmp/bench-sched.log --stats-interval 0 $cfg
   measure "$item"
-  alive=yes; kill -0 $pid 2>/dev/null || alive="NO (killed?)"
-  kill -INT $pid; wait $pid; rc=$?
-  record "$item" "attached to the end: $alive, exit $rc"
+  detach
+  record "$item" "$sched_status"
 done
 dmesg | grep -E "sched_ext: .*(error|stall)" && echo "sched_ext errors above" || true
