@@ -36,6 +36,19 @@ enum sul_consts {
 	/* sul_exit_info string sizes */
 	SUL_EXIT_REASON_LEN = 128,
 	SUL_EXIT_MSG_LEN = 1024,
+	/* Bytes of a cache line: per-domain and per-CPU state shared between
+	 * CPUs is padded to it. */
+	SUL_CACHELINE = 64,
+};
+
+/* A domain's vruntime clock: the largest vruntime a task scheduled through
+ * user space had when it started to run on one of the domain's CPUs
+ * (ops.running). Domain DSQs are vtime-ordered, so tasks start in vruntime
+ * order and the clock follows the front of the domain's runnable tasks, the
+ * way CFS's min_vruntime does. User space places arrivals relative to it. */
+struct sul_dom_clock {
+	u64 vtime_now;
+	u64 pad[SUL_CACHELINE / 8 - 1];
 };
 
 /* A runnable task handed to user space (kernel -> user). */
@@ -51,6 +64,8 @@ struct sul_enqueued {
 	u64 charged_exec_runtime;
 	/* Domains whose CPUs the task may use (bit d = domain d). */
 	u64 allowed_domains;
+	/* The kernel's load weight: sched_prio_to_weight[nice + 20] (1024 at
+	 * nice 0), or 3 for SCHED_IDLE, as EEVDF weighs the task. */
 	u32 weight;
 	s32 cpu;	/* the CPU it last ran on */
 	u32 dom;	/* the domain it is queued to */
@@ -61,8 +76,9 @@ struct sul_enqueued {
 struct sul_dispatch {
 	s32 pid;
 	u32 seq;
-	u64 vruntime;
+	u64 vruntime;	/* also its place in DSQ dom, which is vtime-ordered */
 	u64 charged_exec_runtime;
+	u64 slice_ns;	/* how long it may run before it comes back */
 	u32 dom;	/* the domain (DSQ) the task goes to */
 	u32 flags;	/* SUL_DISPATCH_* */
 };
@@ -91,6 +107,14 @@ struct sul_dom_stats {
 	u64 stale;		/* decisions dropped: older enqueue or gone */
 	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
 	u64 worker_runs;	/* times BPF released the held worker */
+	u64 kept_alone;		/* slices renewed in the kernel: alone, nothing waiting */
+	u64 preempts;		/* CPUs preempted for a woken task */
+	/* Of the woken tasks user space ordered that started running: how
+	 * many, and their total wait from wakeup to decision (in user space)
+	 * and from decision to running (in the DSQ). */
+	u64 waits;
+	u64 wait_user_ns;
+	u64 wait_dsq_ns;
 };
 
 #endif /* __SCX_USERLAND_INTF_H */

@@ -56,7 +56,15 @@ char _license[] SEC("license") = "GPL";
 const volatile u32 nr_domains = 1;
 const volatile u32 nr_possible_cpus = 1;
 const volatile s32 sched_tgid;
+/* The longest and shortest slice a user-space decision may ask for; tasks
+ * kept in the kernel and the workers get slice_ns. */
 const volatile u64 slice_ns = SCX_SLICE_DFL_NS;
+const volatile u64 min_slice_ns = SCX_SLICE_DFL_NS / 20;
+/* src/vruntime.rs: how far behind its domain's clock a woken task can be
+ * placed, and how much further ahead a running task must be before the
+ * woken one preempts it. */
+const volatile u64 sleeper_credit_ns = SCX_SLICE_DFL_NS;
+const volatile u64 wakeup_gran_ns = SCX_SLICE_DFL_NS / 4;
 const volatile bool sleeping_workers;
 const volatile u32 cpu_to_dom[SUL_MAX_CPUS];
 /* steal_order[d][i]: the i-th nearest other domain of d; SUL_NO_DOMAIN ends it. */
@@ -69,12 +77,22 @@ volatile u64 nr_queued[SUL_MAX_DOMAINS];
 /* Owned by BPF. u32 rather than bool: they are updated with atomics. */
 u32 worker_held[SUL_MAX_DOMAINS];
 u32 worker_needed[SUL_MAX_DOMAINS];
+/* The worker is on a CPU now (between ops.running and ops.stopping). */
+u32 worker_running[SUL_MAX_DOMAINS];
 u32 enqueue_seq;
 /* Tasks waiting in each domain's DSQ, as last seen by ops.dispatch: with
  * the decisions still in to_kern, what a worker has handed out but no CPU
  * has taken yet. */
 u64 dsq_depth[SUL_MAX_DOMAINS];
 u64 nr_heartbeats;
+struct sul_dom_clock dom_clocks[SUL_MAX_DOMAINS];
+
+/* What each CPU runs, for wakeup preemption; written by that CPU only. */
+struct cpu_ctx {
+	u64 vtime;		/* the vruntime its task started with */
+	bool preemptible;	/* a task user space ordered, not preempted yet */
+} __attribute__((aligned(SUL_CACHELINE)));
+struct cpu_ctx cpu_ctxs[SUL_MAX_CPUS];
 struct sul_dom_stats dom_stats[SUL_MAX_DOMAINS];
 struct sul_exit_info exit_info;
 
@@ -92,7 +110,32 @@ struct task_ctx {
 	s32 worker_dom;		/* -1 unless this is a worker thread */
 	bool in_user;		/* sent to user space, not dispatched since */
 	bool force_local;	/* select_cpu found an idle CPU for it */
+	/* Its current run was decided in user space: its vruntime is fresh
+	 * and advances its domain's clock when it starts (ops.running). */
+	bool from_user;
+	u64 slice;		/* the slice user space gave it last */
+	u64 sent_at;		/* when it was sent to user space, if woken */
+	u64 decided_at;		/* when its decision was inserted */
 };
+
+/*
+ * The kernel's weights (sched_prio_to_weight, 1024 at nice 0), so that a
+ * task's share is the one EEVDF would give it. p->scx.weight is the same
+ * scaled to 100 and rounded, which makes nice 19 (15/1024) weigh 1/100, a
+ * third less than it should, and it misses SCHED_IDLE for tasks that were
+ * SCHED_IDLE before we attached.
+ */
+static const u32 prio_to_weight[40] = {
+	88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+	9548, 7620, 6100, 4904, 3906, 3121, 2501, 1991, 1586, 1277,
+	1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+	110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+};
+#define SUL_SCHED_IDLE 5
+#define SUL_WEIGHT_IDLEPRIO 3
+#define SUL_MAX_RT_PRIO 100
+/* Idle CPUs one ops.dispatch wakes at most (each woken one wakes more). */
+#define SUL_MAX_KICKS 64
 
 #define HEARTBEAT_NS (250ULL * 1000 * 1000)
 
@@ -166,11 +209,38 @@ static __always_inline struct task_ctx *task_ctx_of(struct task_struct *p)
 	return bpf_task_storage_get(&task_ctxs, p, 0, 0);
 }
 
+static __always_inline u32 task_weight(struct task_struct *p)
+{
+	u32 i = p->static_prio - SUL_MAX_RT_PRIO;
+
+	if (p->policy == SUL_SCHED_IDLE)
+		return SUL_WEIGHT_IDLEPRIO;
+	if (i >= 40)
+		return 1024;
+	return prio_to_weight[i];
+}
+
+static __always_inline u64 clock_of(u32 dom)
+{
+	return dom_clocks[DOM(dom)].vtime_now;
+}
+
+/* The clock only moves forward; losing a race to another CPU loses nothing,
+ * since that CPU moved it at least as far as a task that ran. */
+static __always_inline void advance_clock(u32 dom, u64 vtime)
+{
+	u64 *now = &dom_clocks[DOM(dom)].vtime_now;
+	u64 old = *now;
+
+	if ((s64)(vtime - old) > 0)
+		__sync_val_compare_and_swap(now, old, vtime);
+}
+
 /*
  * Kick a CPU of @dom so that it runs ops.dispatch: an idle one, or with
  * @any_cpu, any CPU of the domain when none is idle.
  */
-static void kick_cpu_in(u32 dom, bool any_cpu)
+static bool kick_cpu_in(u32 dom, bool any_cpu)
 {
 	struct dom_cpumask *dm;
 	struct bpf_cpumask *mask;
@@ -179,7 +249,7 @@ static void kick_cpu_in(u32 dom, bool any_cpu)
 
 	dm = bpf_map_lookup_elem(&dom_cpumasks, &key);
 	if (!dm)
-		return;
+		return false;
 	bpf_rcu_read_lock();
 	mask = dm->mask;
 	if (mask && any_cpu)
@@ -187,13 +257,15 @@ static void kick_cpu_in(u32 dom, bool any_cpu)
 	else if (mask)
 		cpu = scx_bpf_pick_idle_cpu((const struct cpumask *)mask, 0);
 	bpf_rcu_read_unlock();
-	if (cpu >= 0)
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	if (cpu < 0)
+		return false;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	return true;
 }
 
-static __always_inline void kick_idle_cpu_in(u32 dom)
+static __always_inline bool kick_idle_cpu_in(u32 dom)
 {
-	kick_cpu_in(dom, false);
+	return kick_cpu_in(dom, false);
 }
 
 /*
@@ -270,22 +342,130 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 		return;
 	}
 	if (!worker_needed[DOM(dom)]) {
+		/*
+		 * Hold it. need_worker() stores worker_needed, then loads
+		 * worker_held; we store worker_held, then load worker_needed.
+		 * Both stores are atomic exchanges, full barriers, so at least
+		 * one side sees the other's store: either need_worker kicks a
+		 * CPU for the held worker, or we see the need and run it now.
+		 */
 		__sync_lock_test_and_set(&worker_held[DOM(dom)], 1);
-		/* A task sent meanwhile saw the worker not held yet: kick for it. */
-		if (worker_needed[DOM(dom)])
-			kick_idle_cpu_in(dom);
-		return;
+		if (!worker_needed[DOM(dom)] ||
+		    !__sync_val_compare_and_swap(&worker_held[DOM(dom)], 1, 0))
+			return;
 	}
 	worker_needed[DOM(dom)] = 0;
-	sul_dsq_insert(p, dom, slice_ns, enq_flags | SCX_ENQ_HEAD);
+	/* Alone on this CPU: ops.dispatch found nothing else, keep running. */
+	if (enq_flags & SCX_ENQ_LAST) {
+		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		return;
+	}
+	/*
+	 * It yielded with more work waiting. At the domain's clock, it runs
+	 * after the woken tasks it just placed ahead of the clock, which this
+	 * CPU takes first, and before the tasks that ran last.
+	 */
+	sul_dsq_insert_vtime(p, dom, slice_ns, clock_of(dom), enq_flags);
+	kick_idle_cpu_in(dom);
 }
 
-/* Domain @dom's worker has work: have it run soon (see the file comment). */
-static void need_worker(u32 dom)
+/*
+ * Preempt @cpu's task for a woken task of domain @dom whose vruntime is
+ * about @vtime, if @cpu is in @dom and runs a task user space ordered that
+ * started more than wakeup_gran_ns of vruntime later. The preempted task
+ * goes to user space like any other; the CPU then runs the worker, which
+ * puts the woken task first in the domain's DSQ.
+ */
+static bool preempt_cpu_for(struct task_struct *p, s32 cpu, u32 dom, u64 vtime)
 {
-	worker_needed[DOM(dom)] = 1;
-	if (worker_held[DOM(dom)])
-		kick_idle_cpu_in(dom);
+	struct cpu_ctx *c;
+
+	if (cpu < 0 || cpu >= SUL_MAX_CPUS || dom_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		return false;
+	c = &cpu_ctxs[cpu];
+	if (!c->preemptible || (s64)(c->vtime - vtime) <= (s64)wakeup_gran_ns)
+		return false;
+	c->preemptible = false;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	__sync_fetch_and_add(&stats_of(dom)->preempts, 1);
+	return true;
+}
+
+/*
+ * Domain @dom's worker has work: have it run soon (see the file comment).
+ * When no CPU of the domain is idle and @p is a woken task that user space
+ * will put ahead of what runs (a sleeper is placed no further back than
+ * sleeper_credit_ns behind the clock), a CPU is preempted for it, the one it
+ * last ran on first: otherwise it would wait for the next slice to end.
+ */
+static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	u64 vtime, floor;
+
+	/* An exchange, not a plain store: see enqueue_worker(). */
+	__sync_lock_test_and_set(&worker_needed[DOM(dom)], 1);
+	if (worker_held[DOM(dom)] && kick_idle_cpu_in(dom))
+		return;
+	/* A running worker takes the task in its next round; a held or
+	 * queued one needs a CPU, as does the task after it. */
+	if (worker_running[DOM(dom)] || !p || !tctx || !(enq_flags & SCX_ENQ_WAKEUP))
+		return;
+	floor = clock_of(dom) - sleeper_credit_ns;
+	vtime = tctx->vruntime_dom == dom && (s64)(tctx->vruntime - floor) > 0 ? tctx->vruntime : floor;
+	if (!preempt_cpu_for(p, scx_bpf_task_cpu(p), dom, vtime))
+		preempt_cpu_for(p, bpf_get_smp_processor_id(), dom, vtime);
+}
+
+/*
+ * Nothing of domain @dom waits anywhere: not in its DSQ, not in user space,
+ * not on the way there. A task that is the last one on its CPU can then keep
+ * the CPU without a trip through user space, which would decide the same.
+ */
+static bool domain_quiet(u32 dom)
+{
+	u32 key = dom;
+	void *rb;
+
+	if (worker_needed[DOM(dom)] || nr_queued[DOM(dom)] || scx_bpf_dsq_nr_queued(dom))
+		return false;
+	rb = bpf_map_lookup_elem(&to_user, &key);
+	return rb && !bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
+}
+
+/*
+ * A task that stays in the kernel (see keep_in_kernel()). It is queued on
+ * its CPU's domain among the tasks user space ordered: at the domain's
+ * clock, or, woken, as far ahead of it as a woken task user space orders
+ * can be (the sleeper credit). An idle CPU it may use is woken for it: a
+ * CPU that found DSQ @dom empty a moment ago may be going idle, and for a
+ * pinned task nothing else would ever look at its DSQ again. With none
+ * idle, a woken task preempts like one user space orders (need_worker()).
+ */
+static void enqueue_in_kernel(struct task_struct *p, struct task_ctx *tctx, s32 cpu, u32 dom, u64 enq_flags)
+{
+	bool woken = enq_flags & SCX_ENQ_WAKEUP;
+	u64 vtime = clock_of(dom) - (woken ? sleeper_credit_ns : 0);
+	s32 idle;
+
+	__sync_fetch_and_add(&stats_of(dom)->kernel_enqueues, 1);
+	/* Its runtime here is not charged later, in one lump, when its
+	 * affinity widens and it goes to user space again. */
+	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
+	tctx->from_user = false;
+	/* An idle CPU was found for it, or it is the last task on this CPU
+	 * (SCX_OPS_ENQ_LAST: ops.dispatch found nothing else to run). */
+	if (tctx->force_local || (enq_flags & SCX_ENQ_LAST)) {
+		tctx->force_local = false;
+		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		return;
+	}
+	sul_dsq_insert_vtime(p, dom, slice_ns, vtime, enq_flags);
+	idle = p->nr_cpus_allowed == 1 ? (scx_bpf_test_and_clear_cpu_idle(cpu) ? cpu : -1)
+				       : scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (idle >= 0)
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+	else if (woken)
+		preempt_cpu_for(p, cpu, dom, vtime);
 }
 
 void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
@@ -298,7 +478,7 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	void *rb;
 
 	if (!tctx) {
-		sul_dsq_insert(p, dom, slice_ns, enq_flags);
+		sul_dsq_insert_vtime(p, dom, slice_ns, clock_of(dom), enq_flags);
 		return;
 	}
 	if (tctx->worker_dom >= 0) {
@@ -307,13 +487,20 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 
 	if (keep_in_kernel(p, dom)) {
-		__sync_fetch_and_add(&stats_of(dom)->kernel_enqueues, 1);
-		if (tctx->force_local) {
-			tctx->force_local = false;
-			sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
-		} else {
-			sul_dsq_insert(p, dom, slice_ns, enq_flags);
-		}
+		enqueue_in_kernel(p, tctx, cpu, dom, enq_flags);
+		return;
+	}
+
+	/*
+	 * Its slice ended and ops.dispatch found nothing else for this CPU:
+	 * if nothing waits in the domain either, it keeps running. The time
+	 * it runs alone is not charged: no task wanted it, and charging it
+	 * would put the task far behind the first one that does.
+	 */
+	if ((enq_flags & SCX_ENQ_LAST) && tctx->slice && domain_quiet(dom)) {
+		tctx->charged_exec_runtime = p->se.sum_exec_runtime;
+		__sync_fetch_and_add(&stats_of(dom)->kept_alone, 1);
+		sul_dsq_insert(p, SCX_DSQ_LOCAL, tctx->slice, enq_flags);
 		return;
 	}
 
@@ -322,19 +509,23 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	e = rb ? bpf_ringbuf_reserve(rb, sizeof(*e), 0) : NULL;
 	if (!e) {
 		__sync_fetch_and_add(&stats_of(dom)->failed, 1);
-		sul_dsq_insert(p, dom, slice_ns, enq_flags);
+		tctx->from_user = false;
+		sul_dsq_insert_vtime(p, dom, slice_ns, clock_of(dom), enq_flags);
+		kick_idle_cpu_in(dom);
 		return;
 	}
 
 	tctx->seq = __sync_add_and_fetch(&enqueue_seq, 1);
 	tctx->in_user = true;
+	tctx->sent_at = (enq_flags & SCX_ENQ_WAKEUP) ? bpf_ktime_get_ns() : 0;
+	tctx->from_user = false;
 	e->pid = p->pid;
 	e->seq = tctx->seq;
 	e->sum_exec_runtime = p->se.sum_exec_runtime;
 	e->vruntime = tctx->vruntime;
 	e->charged_exec_runtime = tctx->charged_exec_runtime;
 	e->allowed_domains = allowed_domains_of(p, dom);
-	e->weight = p->scx.weight;
+	e->weight = task_weight(p);
 	e->cpu = cpu;
 	e->dom = dom;
 	e->vruntime_dom = tctx->vruntime_dom;
@@ -342,7 +533,7 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	bpf_ringbuf_submit(e, sleeping_workers ? 0 : BPF_RB_NO_WAKEUP);
 
 	__sync_fetch_and_add(&stats_of(dom)->user_enqueues, 1);
-	need_worker(dom);
+	need_worker(dom, p, tctx, enq_flags);
 }
 
 void BPF_STRUCT_OPS(sul_dequeue, struct task_struct *p, u64 deq_flags)
@@ -357,12 +548,20 @@ void BPF_STRUCT_OPS(sul_dequeue, struct task_struct *p, u64 deq_flags)
 		worker_held[DOM(tctx->worker_dom)] = 0;
 }
 
+struct drain_ctx {
+	/* Decisions inserted by this drain: they reach the DSQ only after
+	 * ops.dispatch returns, so scx_bpf_dsq_nr_queued() does not count them. */
+	u32 inserted;
+};
+
 /* Insert one user-space decision, unless it is stale. */
 static long drain_one(struct bpf_dynptr *dynptr, void *data)
 {
+	struct drain_ctx *ctx = data;
 	struct sul_dispatch d;
 	struct task_struct *p;
 	struct task_ctx *tctx;
+	u64 slice;
 	u32 dom;
 
 	if (bpf_dynptr_read(&d, sizeof(d), dynptr, 0, 0)) {
@@ -371,7 +570,7 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 	}
 	dom = d.dom < nr_domains ? d.dom : 0;
 	if (d.flags & SUL_DISPATCH_WAKE) {
-		need_worker(dom);
+		need_worker(dom, NULL, NULL, 0);
 		return 0;
 	}
 
@@ -387,35 +586,65 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 		return 0;
 	}
 	tctx->in_user = false;
+	tctx->from_user = true;
 	tctx->vruntime = d.vruntime;
 	tctx->charged_exec_runtime = d.charged_exec_runtime;
 	tctx->vruntime_dom = dom;
-	sul_dsq_insert(p, dom, slice_ns, 0);
+	slice = d.slice_ns < min_slice_ns ? min_slice_ns : d.slice_ns;
+	slice = slice > slice_ns ? slice_ns : slice;
+	tctx->slice = slice;
+	tctx->decided_at = bpf_ktime_get_ns();
+	/* vtime order: the order user space decided survives the DSQ. */
+	sul_dsq_insert_vtime(p, dom, slice, d.vruntime, 0);
 	bpf_task_release(p);
+	ctx->inserted++;
 
 	__sync_fetch_and_add(&stats_of(dom)->dispatches, 1);
 	/* Keep a slot for the worker; the rest waits for the next call. */
 	return scx_bpf_dispatch_nr_slots() > 1 ? 0 : 1;
 }
 
-static void release_worker(u32 dom)
+/*
+ * Runs domain @dom's held worker next on @cpu, which is dispatching. True
+ * if it was put on @cpu's local DSQ: a task inserted into DSQ dom now would
+ * reach it only after this ops.dispatch returns, too late to be taken by
+ * it, and this CPU would run something else first.
+ */
+static bool release_worker(u32 dom, s32 cpu)
 {
 	struct task_struct *p;
+	bool here;
 
 	if (!__sync_val_compare_and_swap(&worker_held[DOM(dom)], 1, 0))
-		return;
+		return false;
 	worker_needed[DOM(dom)] = 0;
 	p = bpf_task_from_pid(worker_pid[DOM(dom)]);
 	if (!p)
-		return;
-	sul_dsq_insert(p, dom, slice_ns, SCX_ENQ_HEAD);
+		return false;
+	/* A CPU outside the plan belongs to domain 0 but not to its worker,
+	 * and a worker held inside a migrate_disable() section (a syscall)
+	 * cannot be moved to another CPU's local DSQ. */
+	here = bpf_cpumask_test_cpu(cpu, p->cpus_ptr) &&
+	       (!p->migration_disabled || scx_bpf_task_cpu(p) == cpu);
+	if (here)
+		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+	else
+		sul_dsq_insert_vtime(p, dom, slice_ns, 0, 0);
 	bpf_task_release(p);
 	__sync_fetch_and_add(&stats_of(dom)->worker_runs, 1);
+	return here;
+}
+
+/* bpf_loop callback: wake one idle CPU of *data's domain; stop when none is. */
+static long kick_one(u32 i, void *data)
+{
+	return kick_idle_cpu_in(*(u32 *)data) ? 0 : 1;
 }
 
 void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u32 dom = DOM(dom_of_cpu(cpu));
+	struct drain_ctx dctx = {};
 	u32 key = dom;
 	s32 queued;
 	void *rb;
@@ -423,19 +652,35 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 
 	rb = bpf_map_lookup_elem(&to_kern, &key);
 	/* Another CPU of the domain is draining: try again once it is done. */
-	if (rb && bpf_user_ringbuf_drain(rb, drain_one, NULL, 0) == -EBUSY)
+	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0) == -EBUSY)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	/*
-	 * This CPU takes one task; wake idle CPUs of the domain for the others
-	 * (a few at a time: each woken CPU kicks more when it dispatches).
+	 * This CPU takes one task; wake an idle CPU of the domain for each of
+	 * the others, so that N tasks start on N idle CPUs at once.
 	 */
-	queued = scx_bpf_dsq_nr_queued(dom);
-	for (i = 1; i < queued && i < 4; i++)
-		kick_idle_cpu_in(dom);
+	queued = scx_bpf_dsq_nr_queued(dom) + dctx.inserted;
+	if (queued > 1) {
+		/* A copy: a variable whose address is taken loses its bounds. */
+		u32 kick_dom = dom;
+
+		bpf_loop(queued - 1 < SUL_MAX_KICKS ? queued - 1 : SUL_MAX_KICKS, kick_one, &kick_dom, 0);
+	}
 
 	if (worker_held[DOM(dom)] &&
-	    (worker_needed[DOM(dom)] || (nr_queued[DOM(dom)] && !scx_bpf_dsq_nr_queued(dom))))
-		release_worker(dom);
+	    (worker_needed[DOM(dom)] || (nr_queued[DOM(dom)] && !scx_bpf_dsq_nr_queued(dom))) &&
+	    release_worker(dom, cpu))
+		return;
+
+	/*
+	 * What was just inserted reaches DSQ dom only when this call returns,
+	 * so taking a task now would pass over the decisions just drained,
+	 * woken tasks placed ahead of everything among them. The kernel calls
+	 * ops.dispatch again when a call inserted tasks but left this CPU
+	 * nothing to run (balance_one()), and that call takes the lowest
+	 * vruntime of them all.
+	 */
+	if (dctx.inserted)
+		return;
 
 	if (sul_dsq_move_to_local(dom)) {
 		dsq_depth[dom] = scx_bpf_dsq_nr_queued(dom);
@@ -454,6 +699,44 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 			return;
 		}
 	}
+}
+
+void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+	s32 cpu = bpf_get_smp_processor_id();
+	bool ordered = tctx && tctx->from_user && tctx->vruntime_dom < nr_domains;
+	struct cpu_ctx *c;
+
+	if (ordered) {
+		struct sul_dom_stats *st = stats_of(tctx->vruntime_dom);
+		u64 now = bpf_ktime_get_ns();
+
+		advance_clock(tctx->vruntime_dom, tctx->vruntime);
+		/* Once per decision for a woken task: a task kept alone runs
+		 * again undecided. */
+		if (tctx->decided_at && tctx->sent_at) {
+			__sync_fetch_and_add(&st->waits, 1);
+			__sync_fetch_and_add(&st->wait_user_ns, tctx->decided_at - tctx->sent_at);
+			__sync_fetch_and_add(&st->wait_dsq_ns, now - tctx->decided_at);
+			tctx->decided_at = 0;
+		}
+	}
+	if (tctx && tctx->worker_dom >= 0)
+		worker_running[DOM(tctx->worker_dom)] = 1;
+	if (cpu < 0 || cpu >= SUL_MAX_CPUS)
+		return;
+	c = &cpu_ctxs[cpu];
+	c->vtime = ordered ? tctx->vruntime : 0;
+	c->preemptible = ordered;
+}
+
+void BPF_STRUCT_OPS(sul_stopping, struct task_struct *p, bool runnable)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+
+	if (tctx && tctx->worker_dom >= 0)
+		worker_running[DOM(tctx->worker_dom)] = 0;
 }
 
 void BPF_STRUCT_OPS(sul_update_idle, s32 cpu, bool idle)
@@ -571,11 +854,14 @@ struct sched_ext_ops sul_ops = {
 	.enqueue = (void *)sul_enqueue,
 	.dequeue = (void *)sul_dequeue,
 	.dispatch = (void *)sul_dispatch,
+	.running = (void *)sul_running,
+	.stopping = (void *)sul_stopping,
 	.update_idle = (void *)sul_update_idle,
 	.init_task = (void *)sul_init_task,
 	.enable = (void *)sul_enable,
 	.init = (void *)sul_init,
 	.exit = (void *)sul_exit,
 	.flags = SCX_OPS_ENQ_LAST | SCX_OPS_KEEP_BUILTIN_IDLE,
+	/* .timeout_ms is set by user space (src/vruntime.rs, WATCHDOG_TIMEOUT_MS). */
 	.name = "scx_userland",
 };

@@ -107,9 +107,10 @@
 //!
 //! # Vruntime
 //!
-//! Each domain's vruntimes are on its own clock, its `min_vruntime`.
-//! [`take_migrants`] carries each task's lag (vruntime minus the source's
-//! min_vruntime; 0 if behind it) to the destination clock with
+//! Each domain's vruntimes are on its own clock (the front of its runnable
+//! tasks, see vruntime.rs). [`take_migrants`] carries each task's lag
+//! (vruntime minus the source's clock, of either sign, within the sleeper
+//! credit and debt bounds) to the destination clock with
 //! `Vruntime::renormalise`: a task 3 ms behind its turn in the source is 3 ms
 //! behind its turn in the destination. It gains no credit by moving (it
 //! cannot jump ahead of tasks that waited there) and loses none (it is not
@@ -363,11 +364,11 @@ pub fn select_migrants(queue: &RunQueue, to: DomainId, weight: u64, max_tasks: u
 /// (dispatched since selection) are skipped.
 pub fn take_migrants(src: &mut RunQueue, pids: &[Pid], dst_clock: Vruntime, out: &mut Vec<QueuedTask>) {
     out.clear();
-    let src_clock = src.min_vruntime();
+    let src_clock = src.clock();
     for &pid in pids {
         if let Some(t) = src.remove(pid) {
             out.push(QueuedTask {
-                vruntime: t.vruntime.renormalise(src_clock, dst_clock),
+                vruntime: t.vruntime.renormalise(src_clock, dst_clock, src.max_debt()),
                 ..t
             });
         }
@@ -437,12 +438,10 @@ mod tests {
         }
     }
 
-    /// A queue whose min_vruntime is `clock`: a placeholder task at `clock`
-    /// is inserted and dispatched.
-    fn queue_at(clock: u64, placeholder: i32) -> RunQueue {
+    /// An empty queue whose clock is at `clock`.
+    fn queue_at(clock: u64) -> RunQueue {
         let mut q = RunQueue::with_capacity(64);
-        q.insert(task(placeholder, clock, 100, DomainMask::all(64)));
-        q.dispatch_batch(1, |_| true);
+        q.advance_clock(Vruntime(clock));
         q
     }
 
@@ -682,7 +681,7 @@ mod tests {
 
     #[test]
     fn take_renormalises_and_skips_missing() {
-        let mut src = queue_at(1_000, 100);
+        let mut src = queue_at(1_000);
         src.insert(task(1, 1_000, 100, DomainMask::all(2)));
         src.insert(task(2, 1_300, 100, DomainMask::all(2)));
         src.insert(task(3, 1_700, 100, DomainMask::all(2)));
@@ -701,8 +700,8 @@ mod tests {
 
     #[test]
     fn migrants_slot_in_by_lag_at_the_destination() {
-        let mut src = queue_at(10_000, 100);
-        let mut dst = queue_at(500, 101);
+        let mut src = queue_at(10_000);
+        let mut dst = queue_at(500);
         for (pid, v) in [(1, 10_000), (2, 10_200), (3, 10_900)] {
             src.insert(task(pid, v, 100, DomainMask::all(2)));
         }
@@ -712,7 +711,7 @@ mod tests {
         let mut picked = Vec::new();
         let mut moving = Vec::new();
         select_migrants(&src, DomainId(1), 200, 10, &mut picked);
-        take_migrants(&mut src, &picked, dst.min_vruntime(), &mut moving);
+        take_migrants(&mut src, &picked, dst.clock(), &mut moving);
         for t in moving.drain(..) {
             dst.insert(t);
         }
@@ -722,8 +721,6 @@ mod tests {
     }
 
     // ---- simulation -----------------------------------------------------
-
-    const PLACEHOLDER_PID: i32 = 1_000_000;
 
     #[derive(Debug)]
     struct World {
@@ -751,12 +748,7 @@ mod tests {
         let mut w = World {
             cpus: s.domains.iter().map(|d| d.0).collect(),
             nodes: s.domains.iter().map(|d| d.1).collect(),
-            queues: s
-                .domains
-                .iter()
-                .enumerate()
-                .map(|(i, d)| queue_at(d.2, PLACEHOLDER_PID + i as i32))
-                .collect(),
+            queues: s.domains.iter().enumerate().map(|(i, d)| queue_at(d.2)).collect(),
         };
         for (i, &(weight, home, kind, bits, lag)) in s.tasks.iter().enumerate() {
             let home = home % n;
@@ -766,7 +758,7 @@ mod tests {
                 1 => DomainMask::all(n),
                 _ => DomainMask((bits & DomainMask::all(n).0) | DomainMask::only(home_id).0),
             };
-            let clock = w.queues[home].min_vruntime().0;
+            let clock = w.queues[home].clock().0;
             w.queues[home].insert(task(i as i32 + 1, clock + lag, weight, allowed));
         }
         w
@@ -831,18 +823,18 @@ mod tests {
                 prop_assert!(*last < 2 * (t.weight - before_last));
             }
 
-            let src_clock = w.queues[src].min_vruntime();
-            let dst_clock = w.queues[dst].min_vruntime();
-            let lags: BTreeMap<Pid, u64> = w.queues[src]
+            let src_clock = w.queues[src].clock();
+            let dst_clock = w.queues[dst].clock();
+            let lags: BTreeMap<Pid, i64> = w.queues[src]
                 .iter()
                 .filter(|x| picked.contains(&x.pid))
-                .map(|x| (x.pid, x.vruntime.lag_from(src_clock)))
+                .map(|x| (x.pid, x.vruntime.lag(src_clock)))
                 .collect();
             take_migrants(&mut w.queues[src], &picked, dst_clock, &mut moving);
             prop_assert_eq!(moving.len(), picked.len());
             for m in moving.drain(..) {
                 prop_assert!(m.allowed.contains(t.to), "pid {} moved outside its mask", m.pid);
-                prop_assert_eq!(Some(&m.vruntime.lag_from(dst_clock)), lags.get(&m.pid));
+                prop_assert_eq!(Some(&m.vruntime.lag(dst_clock)), lags.get(&m.pid));
                 w.queues[dst].insert(m);
             }
             budget -= picked.len();

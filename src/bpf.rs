@@ -148,6 +148,10 @@ impl<'obj> Session<'obj> {
         rodata.nr_domains = nr_domains as u32;
         rodata.nr_possible_cpus = nr_possible as u32;
         rodata.sched_tgid = std::process::id() as i32;
+        rodata.slice_ns = crate::vruntime::SLICE_NS;
+        rodata.min_slice_ns = crate::vruntime::MIN_SLICE_NS;
+        rodata.sleeper_credit_ns = crate::vruntime::SLEEPER_CREDIT_NS;
+        rodata.wakeup_gran_ns = crate::vruntime::WAKEUP_GRAN_NS;
         // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
         // hold and release them: they sleep in epoll and BPF wakes them.
         rodata.sleeping_workers = opts.partial;
@@ -165,6 +169,7 @@ impl<'obj> Session<'obj> {
         }
 
         let ops = open.struct_ops.sul_ops_mut();
+        ops.timeout_ms = crate::vruntime::WATCHDOG_TIMEOUT_MS;
         if opts.partial {
             ops.flags |= SCX_OPS_SWITCH_PARTIAL;
         }
@@ -319,6 +324,11 @@ pub struct BpfDomainStats {
     pub stale: u64,
     pub steals: u64,
     pub worker_runs: u64,
+    pub kept_alone: u64,
+    pub preempts: u64,
+    pub waits: u64,
+    pub wait_user_ns: u64,
+    pub wait_dsq_ns: u64,
 }
 
 /// # Safety
@@ -360,6 +370,15 @@ impl Shared {
         unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).nr_heartbeats)) }.load(Ordering::Relaxed)
     }
 
+    /// Domain `dom`'s vruntime clock (`struct sul_dom_clock` in intf.h).
+    pub fn clock(&self, dom: DomainId) -> Vruntime {
+        let i = dom.0 as usize % MAX_DOMAINS;
+        // SAFETY: in-bounds field of the live bss.
+        Vruntime(
+            unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).dom_clocks[i].vtime_now)) }.load(Ordering::Relaxed),
+        )
+    }
+
     /// Tasks in domain `dom`'s DSQ when a CPU of it last looked.
     pub fn dsq_depth(&self, dom: DomainId) -> u64 {
         let i = dom.0 as usize % MAX_DOMAINS;
@@ -381,6 +400,11 @@ impl Shared {
                 stale: rd(std::ptr::addr_of_mut!((*s).stale)),
                 steals: rd(std::ptr::addr_of_mut!((*s).steals)),
                 worker_runs: rd(std::ptr::addr_of_mut!((*s).worker_runs)),
+                kept_alone: rd(std::ptr::addr_of_mut!((*s).kept_alone)),
+                preempts: rd(std::ptr::addr_of_mut!((*s).preempts)),
+                waits: rd(std::ptr::addr_of_mut!((*s).waits)),
+                wait_user_ns: rd(std::ptr::addr_of_mut!((*s).wait_user_ns)),
+                wait_dsq_ns: rd(std::ptr::addr_of_mut!((*s).wait_dsq_ns)),
             }
         }
     }
@@ -502,6 +526,8 @@ pub trait DomainChannel {
     /// Decisions handed to the kernel that no CPU has taken yet: still in
     /// the channel, or waiting in the domain's DSQ.
     fn kernel_backlog(&self) -> u64;
+    /// The domain's vruntime clock, as the kernel last advanced it.
+    fn clock(&self) -> Vruntime;
 }
 
 impl DomainChannel for KernelChannel {
@@ -524,6 +550,7 @@ impl DomainChannel for KernelChannel {
             seq: d.seq.0,
             vruntime: d.vruntime.0,
             charged_exec_runtime: d.charged_exec_runtime,
+            slice_ns: d.slice_ns,
             dom: d.dom.0,
             flags: 0,
         });
@@ -549,6 +576,10 @@ impl DomainChannel for KernelChannel {
 
     fn publish_queued(&mut self, n: u64) {
         self.shared.publish_queued(self.dom, n);
+    }
+
+    fn clock(&self) -> Vruntime {
+        self.shared.clock(self.dom)
     }
 
     fn yield_cpu(&mut self) {
@@ -585,7 +616,7 @@ mod tests {
         // The sizes intf.h implies; a mismatch means intf.h and the
         // generated skeleton disagree with what the kernel side sends.
         assert_eq!(size_of::<sul_enqueued>(), 56);
-        assert_eq!(size_of::<sul_dispatch>(), 32);
+        assert_eq!(size_of::<sul_dispatch>(), 40);
     }
 
     #[test]
@@ -608,7 +639,7 @@ mod tests {
         let a = decode_enqueued(bytes).expect("a full record decodes");
         assert_eq!(a.pid, Pid(4_194_304));
         assert_eq!(a.seq, EnqueueSeq(9));
-        assert_eq!(a.weight.get(), 1, "weight 0 is clamped");
+        assert_eq!(a.weight.get(), 3, "weight 0 is clamped to SCHED_IDLE's");
         assert_eq!(a.vruntime_dom, None);
         assert!(a.allowed.contains(DomainId(2)) && !a.allowed.contains(DomainId(1)));
         assert!(decode_enqueued(&bytes[..40]).is_none());

@@ -8,8 +8,12 @@
 //! ```
 //!
 //! The key's second half is an arrival counter, so equal vruntimes leave in
-//! arrival order and no two keys collide. `min_vruntime` is the vruntime of
-//! the task dispatched last (the example's rule); arrivals are raised to it.
+//! arrival order and no two keys collide. Arrivals are placed on the
+//! domain's `clock` by the rules of `vruntime::place`. The clock is the
+//! front of the domain's runnable tasks, which BPF advances as they start
+//! to run; it is not moved by dispatching. (The C example raised its clock to
+//! every task it dispatched, so a batch moved it to the batch's largest
+//! vruntime and the clamp then erased what weights had made different.)
 //!
 //! Invariants:
 //! - a pid is in the queue at most once. When the kernel re-enqueues a task
@@ -34,7 +38,9 @@ type Key = (Vruntime, u64);
 pub struct RunQueue {
     tasks: BTreeMap<Key, QueuedTask>,
     by_pid: HashMap<Pid, Key>,
-    min_vruntime: Vruntime,
+    clock: Vruntime,
+    /// The debt bound (`vruntime::ClockSpeed::max_debt`), set by the worker.
+    max_debt: u64,
     next_arrival: u64,
     queued_weight: u64,
 }
@@ -52,7 +58,8 @@ impl RunQueue {
         RunQueue {
             tasks: BTreeMap::new(),
             by_pid: HashMap::with_capacity(tasks),
-            min_vruntime: Vruntime(0),
+            clock: Vruntime(0),
+            max_debt: vruntime::ClockSpeed::default().max_debt(),
             next_arrival: 0,
             queued_weight: 0,
         }
@@ -66,24 +73,34 @@ impl RunQueue {
         self.tasks.is_empty()
     }
 
-    pub fn min_vruntime(&self) -> Vruntime {
-        self.min_vruntime
+    /// The vruntime of the front of the domain's runnable tasks.
+    pub fn clock(&self) -> Vruntime {
+        self.clock
+    }
+
+    /// Moves the clock forward to `to` (it never goes back).
+    pub fn advance_clock(&mut self, to: Vruntime) {
+        self.clock = self.clock.max(to);
+    }
+
+    /// How far ahead of the clock an arrival may be placed.
+    pub fn max_debt(&self) -> u64 {
+        self.max_debt
+    }
+
+    pub fn set_max_debt(&mut self, max_debt: u64) {
+        self.max_debt = max_debt;
     }
 
     pub fn queued_weight(&self) -> u64 {
         self.queued_weight
     }
 
-    /// Queues a task the kernel sent. `vruntime` must already be on this
-    /// queue's clock (see `Arrival::vruntime_on`).
-    pub fn enqueue(&mut self, a: &Arrival, vruntime_here: Vruntime) -> Enqueued {
-        let vruntime = vruntime::update(
-            vruntime_here,
-            a.charged_exec_runtime,
-            a.sum_exec_runtime,
-            a.weight,
-            self.min_vruntime,
-        );
+    /// Queues a task the kernel sent. `prior` is its vruntime already
+    /// carried to this queue's clock, None for a task new to us.
+    pub fn enqueue(&mut self, a: &Arrival, prior: Option<Vruntime>) -> Enqueued {
+        let ran = a.sum_exec_runtime.saturating_sub(a.charged_exec_runtime);
+        let vruntime = vruntime::place(prior, ran, a.weight, self.clock, self.max_debt);
         let replaced = self.remove(a.pid).is_some();
         self.insert(QueuedTask {
             pid: a.pid,
@@ -140,7 +157,6 @@ impl RunQueue {
             let t = entry.remove();
             self.by_pid.remove(&t.pid);
             self.queued_weight -= u64::from(t.weight.get());
-            self.min_vruntime = self.min_vruntime.max(t.vruntime);
             sent += 1;
         }
         sent
@@ -184,9 +200,9 @@ mod tests {
     #[test]
     fn dispatches_in_vruntime_order() {
         let mut q = RunQueue::with_capacity(8);
-        q.enqueue(&arrival(1, 1, 3_000, 100), Vruntime(0));
-        q.enqueue(&arrival(2, 2, 1_000, 100), Vruntime(0));
-        q.enqueue(&arrival(3, 3, 2_000, 100), Vruntime(0));
+        q.enqueue(&arrival(1, 1, 3_000, 1024), Some(Vruntime(0)));
+        q.enqueue(&arrival(2, 2, 1_000, 1024), Some(Vruntime(0)));
+        q.enqueue(&arrival(3, 3, 2_000, 1024), Some(Vruntime(0)));
         let pids: Vec<i32> = drain(&mut q).iter().map(|t| t.pid.0).collect();
         assert_eq!(pids, [2, 3, 1]);
     }
@@ -195,7 +211,7 @@ mod tests {
     fn ties_leave_in_arrival_order() {
         let mut q = RunQueue::with_capacity(8);
         for pid in [30, 10, 20] {
-            q.enqueue(&arrival(pid, pid as u32, 500, 100), Vruntime(0));
+            q.enqueue(&arrival(pid, pid as u32, 500, 1024), Some(Vruntime(0)));
         }
         let pids: Vec<i32> = drain(&mut q).iter().map(|t| t.pid.0).collect();
         assert_eq!(pids, [30, 10, 20]);
@@ -204,19 +220,46 @@ mod tests {
     #[test]
     fn heavier_tasks_are_charged_less() {
         let mut q = RunQueue::with_capacity(8);
-        q.enqueue(&arrival(1, 1, 1_000_000, 100), Vruntime(0));
-        q.enqueue(&arrival(2, 2, 1_000_000, 1_000), Vruntime(0));
+        q.enqueue(&arrival(1, 1, 1_000_000, 1024), Some(Vruntime(0)));
+        q.enqueue(&arrival(2, 2, 1_000_000, 10_240), Some(Vruntime(0)));
         assert_eq!(drain(&mut q)[0].pid, Pid(2));
     }
 
     #[test]
-    fn min_vruntime_follows_dispatches_and_clamps_arrivals() {
+    fn dispatching_a_batch_does_not_move_the_clock() {
+        // The C example's clock jumped to the largest vruntime of each
+        // batch, and the clamp then made every task equal again.
         let mut q = RunQueue::with_capacity(8);
-        q.enqueue(&arrival(1, 1, 5_000, 100), Vruntime(0));
-        drain(&mut q);
-        assert_eq!(q.min_vruntime(), Vruntime(5_000));
-        q.enqueue(&arrival(2, 2, 10, 100), Vruntime(0));
-        assert_eq!(q.iter().next().map(|t| t.vruntime), Some(Vruntime(5_000)));
+        q.enqueue(&arrival(1, 1, 20_000_000, 1024), Some(Vruntime(0)));
+        q.enqueue(&arrival(2, 2, 20_000_000, 3121), Some(Vruntime(0)));
+        let sent = drain(&mut q);
+        assert_eq!(q.clock(), Vruntime(0));
+        let (light, heavy) = (sent[1].vruntime, sent[0].vruntime);
+        assert_eq!(sent[0].pid, Pid(2), "the heavier task is charged less");
+        assert!(light > heavy);
+        // Both come back after another slice: the difference is kept.
+        let mut again = arrival(1, 3, 40_000_000, 1024);
+        again.charged_exec_runtime = 20_000_000;
+        q.enqueue(&again, Some(light));
+        let mut again = arrival(2, 4, 40_000_000, 3121);
+        again.charged_exec_runtime = 20_000_000;
+        q.enqueue(&again, Some(heavy));
+        let v: Vec<u64> = q.iter().map(|t| t.vruntime.0).collect();
+        assert_eq!(v, [2 * 20_000_000 * 1024 / 3121, 40_000_000]);
+    }
+
+    #[test]
+    fn the_clock_bounds_arrivals_and_only_moves_forward() {
+        let mut q = RunQueue::with_capacity(8);
+        q.advance_clock(Vruntime(100_000_000));
+        q.advance_clock(Vruntime(5));
+        assert_eq!(q.clock(), Vruntime(100_000_000));
+        // A long sleeper gets one slice of credit, a new task starts half a
+        // slice behind the front.
+        q.enqueue(&arrival(1, 1, 0, 1024), Some(Vruntime(0)));
+        q.enqueue(&arrival(2, 2, 0, 1024), None);
+        let v: Vec<(i32, u64)> = q.iter().map(|t| (t.pid.0, t.vruntime.0)).collect();
+        assert_eq!(v, [(1, 80_000_000), (2, 110_000_000)]);
     }
 
     #[test]
@@ -224,7 +267,7 @@ mod tests {
         let mut q = RunQueue::with_capacity(8);
         let pids = [1, 8_191, 8_192, 32_768, 4_194_303, 4_194_304];
         for (i, &pid) in pids.iter().enumerate() {
-            q.enqueue(&arrival(pid, i as u32, 100 * (i as u64 + 1), 100), Vruntime(0));
+            q.enqueue(&arrival(pid, i as u32, 100 * (i as u64 + 1), 1024), Some(Vruntime(0)));
         }
         let out: Vec<i32> = drain(&mut q).iter().map(|t| t.pid.0).collect();
         assert_eq!(out, pids);
@@ -233,13 +276,13 @@ mod tests {
     #[test]
     fn a_newer_enqueue_replaces_the_stale_one() {
         let mut q = RunQueue::with_capacity(8);
-        assert_eq!(q.enqueue(&arrival(7, 1, 100, 100), Vruntime(0)), Enqueued::New);
+        assert_eq!(q.enqueue(&arrival(7, 1, 100, 1024), Some(Vruntime(0))), Enqueued::New);
         assert_eq!(
-            q.enqueue(&arrival(7, 2, 900, 100), Vruntime(0)),
+            q.enqueue(&arrival(7, 2, 900, 1024), Some(Vruntime(0))),
             Enqueued::ReplacedStale
         );
         assert_eq!(q.len(), 1);
-        assert_eq!(q.queued_weight(), 100);
+        assert_eq!(q.queued_weight(), 1024);
         let out = drain(&mut q);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].seq, EnqueueSeq(2), "only the latest enqueue is dispatched");
@@ -248,7 +291,7 @@ mod tests {
     #[test]
     fn an_insert_keeps_the_newer_enqueue_of_a_pid() {
         let mut q = RunQueue::with_capacity(8);
-        q.enqueue(&arrival(5, 10, 100, 100), Vruntime(0));
+        q.enqueue(&arrival(5, 10, 100, 1024), Some(Vruntime(0)));
         let older = QueuedTask {
             seq: EnqueueSeq(9),
             ..*q.iter().next().expect("queued")
@@ -287,7 +330,7 @@ mod tests {
     fn full_channel_keeps_tasks_queued() {
         let mut q = RunQueue::with_capacity(8);
         for pid in 1..=5 {
-            q.enqueue(&arrival(pid, pid as u32, pid as u64, 100), Vruntime(0));
+            q.enqueue(&arrival(pid, pid as u32, pid as u64, 1024), Some(Vruntime(0)));
         }
         let mut room = 2;
         let sent = q.dispatch_batch(8, |_| {
@@ -306,10 +349,10 @@ mod tests {
     #[test]
     fn charges_only_new_runtime() {
         let mut q = RunQueue::with_capacity(8);
-        let mut a = arrival(1, 1, 10_000, 100);
+        let mut a = arrival(1, 1, 10_000, 1024);
         a.vruntime = Vruntime(2_000);
         a.charged_exec_runtime = 9_000;
-        q.enqueue(&a, a.vruntime);
+        q.enqueue(&a, Some(a.vruntime));
         let t = drain(&mut q)[0];
         assert_eq!(t.vruntime, Vruntime(3_000));
         assert_eq!(t.charged_exec_runtime, 10_000);

@@ -31,7 +31,12 @@ impl_add!(BpfDomainStats {
     dispatches,
     stale,
     steals,
-    worker_runs
+    worker_runs,
+    kept_alone,
+    preempts,
+    waits,
+    wait_user_ns,
+    wait_dsq_ns
 });
 impl_add!(UserDomainStats {
     queued,
@@ -44,6 +49,11 @@ impl_add!(UserDomainStats {
     migrated_out,
     migrated_out_numa
 });
+
+/// The mean wait in microseconds of `waits` waits that took `ns` in all.
+fn per_wait_us(ns: u64, waits: u64) -> u64 {
+    ns / waits.max(1) / 1000
+}
 
 /// One sample of every counter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,21 +124,26 @@ impl Snapshot {
     /// figures.
     pub fn render(&self, prev: &Snapshot, plan: &Plan) -> String {
         let (k, u, pu) = (self.bpf_total(), self.user_total(), prev.user_total());
+        let pk = prev.bpf_total();
         let mut out = String::new();
         let _ = write!(
             out,
-            "bpf enqueues: kern={} user={} failed={} total={} | user space: enqueues={} dispatches={} \
-             stale={} queued={} | steals={} heartbeats={}",
+            "bpf enqueues: kern={} user={} failed={} total={} alone={} | user space: enqueues={} dispatches={} \
+             stale={} queued={} | steals={} preempts={} heartbeats={} | wait us: user={} dsq={}",
             k.kernel_enqueues,
             k.user_enqueues,
             k.failed,
             k.kernel_enqueues + k.user_enqueues + k.failed,
+            k.kept_alone,
             u.received,
             u.dispatched,
             k.stale + u.replaced_stale,
             u.queued,
             k.steals,
+            k.preempts,
             self.heartbeats,
+            per_wait_us(k.wait_user_ns - pk.wait_user_ns, k.waits - pk.waits),
+            per_wait_us(k.wait_dsq_ns - pk.wait_dsq_ns, k.waits - pk.waits),
         );
         if plan.domains.len() > 1 {
             let moved = u.migrated_out - pu.migrated_out;

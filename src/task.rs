@@ -104,6 +104,8 @@ pub struct Dispatch {
     pub seq: EnqueueSeq,
     pub vruntime: Vruntime,
     pub charged_exec_runtime: u64,
+    /// How long it may run (`Weight::slice_ns`).
+    pub slice_ns: u64,
     pub dom: DomainId,
 }
 
@@ -114,6 +116,7 @@ impl QueuedTask {
             seq: self.seq,
             vruntime: self.vruntime,
             charged_exec_runtime: self.charged_exec_runtime,
+            slice_ns: self.weight.slice_ns(),
             dom,
         }
     }

@@ -1,41 +1,98 @@
-//! Virtual runtime: how much CPU a task has had, scaled by its weight.
+//! Virtual runtime: how much CPU a task has had, scaled by its weight, and
+//! the rules that place a task in its domain's vruntime order.
 //!
-//! This is the scx_userland example's arithmetic, in integer nanoseconds:
+//! All in integer nanoseconds. `w` is the kernel's load weight (1024 at
+//! nice 0, 15 at nice 19, 88761 at nice -20, 3 for SCHED_IDLE), so a task's
+//! share is the one EEVDF gives it, and `clock` is its domain's clock: the
+//! vruntime of the front of the domain's runnable tasks (BPF advances it
+//! when a task starts to run; see `struct sul_dom_clock` in bpf/intf.h).
 //!
 //! ```text
-//! vruntime += (sum_exec_runtime - charged_exec_runtime) * 100 / weight
-//! vruntime  = max(vruntime, min_vruntime)      // no credit for sleeping
+//!  charge    v += ran_ns * 1024 / w               a nice-0 task's vruntime
+//!                                                 moves at wall-clock speed
+//!  slice     slice(w) = clamp(SLICE * w / 1024, MIN_SLICE, SLICE)
+//!  vslice    vslice(w) = slice(w) * 1024 / w      what one full slice charges
+//!  place     new task:   v = clock + vslice(w) / 2
+//!            known task: v = clamp(v + charge, clock - CREDIT, clock + DEBT)
+//!  DEBT      max(2 * SLICE, clock speed * MAX_WAIT)
+//!
+//!      clock - CREDIT        clock                          clock + DEBT
+//!  ─────────────┼──────────────┼───────────────────────────────┼──────────▶ v
+//!   sleeper credit: a task that │  a task that just ran lands │  debt bound:
+//!   slept gets at most one      │  here, vslice ahead of the  │  nothing is
+//!   slice ahead of the front    │  front                      │  charged past
 //! ```
 //!
-//! `weight` is the kernel's sched_ext weight (1..=10000, 100 at nice 0), so a
-//! nice-0 task's vruntime advances at wall-clock speed and a heavier task's
-//! more slowly. A domain's `min_vruntime` is the vruntime of the task it last
-//! dispatched; raising newcomers to it keeps a task that slept for a long time
-//! from monopolising the CPU when it wakes.
+//! Why each rule:
+//! - *Slices shrink with weight* (below nice 0 only), so one slice never
+//!   charges much more than SLICE of vruntime: a nice-19 task runs 1 ms
+//!   (MIN_SLICE) and waits its turn, instead of running 20 ms and then
+//!   waiting 1.4 s. Heavier tasks keep the full slice: they are charged less.
+//! - *Sleeper credit* (CREDIT = SLICE): a task that slept is not charged for
+//!   the time it did not want the CPU, but it cannot bank more than a slice
+//!   of it, or a task waking after an hour would own the CPU for an hour.
+//! - *Debt bound*: a task placed DEBT ahead of the front waits until the
+//!   clock has moved DEBT, so DEBT is the clock's measured speed (vruntime
+//!   per wall-clock ns, [`ClockSpeed`]) times MAX_WAIT: no task waits much
+//!   longer than MAX_WAIT for its turn, a quarter of the kernel's watchdog
+//!   timeout. It bites only where weights would ask for more: a nice-19 or
+//!   SCHED_IDLE task that overran its slice (a tick late) among many heavy
+//!   tasks, or runtime we did not see slice by slice. Such a task then gets
+//!   a little more than its weight share rather than coming near the
+//!   watchdog. It never bites below 2 * SLICE, one ordinary nice-0 slice
+//!   beyond the front.
+//! - *New tasks* start half a slice behind the front, as CFS's START_DEBIT
+//!   did: a fork storm cannot push the tasks already waiting further back
+//!   than that, and a new task still runs within one round.
 //!
 //! Invariants: nothing here overflows or divides by zero, whatever the kernel
 //! reports. A runtime that went backwards (it cannot, but the record crossed
-//! a trust boundary) charges nothing; the product is computed in 128 bits and
-//! the sum saturates, so an absurd runtime pins a task at the end of the queue
-//! instead of wrapping it to the front.
+//! a trust boundary) charges nothing; products are computed in 128 bits and
+//! sums saturate.
 
 use std::fmt;
+
+/// The longest slice, and the one nice-0 and heavier tasks get.
+pub const SLICE_NS: u64 = 20_000_000;
+/// The shortest slice: below it a switch costs more than the work it buys.
+pub const MIN_SLICE_NS: u64 = SLICE_NS / 20;
+/// The most vruntime a sleeping task can be ahead of (below) the clock.
+pub const SLEEPER_CREDIT_NS: u64 = SLICE_NS;
+/// A woken task preempts a running one (bpf/main.bpf.c, need_worker) only
+/// if that one started more than this much vruntime after the woken task's
+/// place: tasks close in vruntime take turns at slice ends, not at every
+/// wakeup.
+pub const WAKEUP_GRAN_NS: u64 = SLICE_NS / 4;
+/// The kernel's watchdog: a runnable task that has not run for this long
+/// makes the kernel unload us (`ops.timeout_ms`).
+pub const WATCHDOG_TIMEOUT_MS: u32 = 20_000;
+/// The longest a task should wait for its turn because of its vruntime.
+pub const MAX_WAIT_NS: u64 = WATCHDOG_TIMEOUT_MS as u64 * 1_000_000 / 4;
+/// The debt bound never goes below this.
+pub const MIN_DEBT_NS: u64 = 2 * SLICE_NS;
 
 /// Weighted virtual runtime in nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Vruntime(pub u64);
 
-/// A sched_ext task weight: 1..=10000, 100 at nice 0.
+/// The clock migrants travel on between domains: far from 0 and from
+/// u64::MAX, so a lag of either sign survives the trip (see `renormalise`).
+pub const IN_FLIGHT: Vruntime = Vruntime(1 << 62);
+
+/// A task's load weight as the kernel defines it: 1024 at nice 0, 3 for
+/// SCHED_IDLE, 88761 at nice -20.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Weight(u32);
 
 impl Weight {
-    pub const NICE_0: Weight = Weight(100);
-    pub const MIN: u32 = 1;
-    pub const MAX: u32 = 10_000;
+    pub const NICE_0: Weight = Weight(1024);
+    /// SCHED_IDLE's weight (WEIGHT_IDLEPRIO).
+    pub const MIN: u32 = 3;
+    /// Nice -20's weight.
+    pub const MAX: u32 = 88_761;
 
-    /// The kernel never reports 0 or more than 10000; clamp anyway so that a
-    /// bad record cannot divide by zero.
+    /// The kernel never reports a weight outside 3..=88761; clamp anyway so
+    /// that a bad record cannot divide by zero.
     pub fn new(raw: u32) -> Weight {
         Weight(raw.clamp(Self::MIN, Self::MAX))
     }
@@ -43,31 +100,102 @@ impl Weight {
     pub fn get(self) -> u32 {
         self.0
     }
+
+    /// How long a task of this weight runs before it comes back.
+    pub fn slice_ns(self) -> u64 {
+        (SLICE_NS * u64::from(self.0) / u64::from(Self::NICE_0.0)).clamp(MIN_SLICE_NS, SLICE_NS)
+    }
+
+    /// The vruntime one full slice charges.
+    pub fn vslice(self) -> u64 {
+        Vruntime(0).charge(self.slice_ns(), self).0
+    }
+}
+
+/// How fast a domain's clock moves, in vruntime ns per wall-clock ns
+/// (16.16 fixed point): 1.0 with one nice-0 task per CPU, 0.25 with four.
+/// Sampled by the worker every `SAMPLE_NS` and smoothed (3/4 old, 1/4 new),
+/// so that one quiet or busy moment does not swing the debt bound.
+#[derive(Clone, Copy, Debug)]
+pub struct ClockSpeed {
+    last: Option<(u64, Vruntime)>,
+    speed_q16: u64,
+}
+
+impl Default for ClockSpeed {
+    fn default() -> ClockSpeed {
+        ClockSpeed {
+            last: None,
+            speed_q16: 1 << 16,
+        }
+    }
+}
+
+impl ClockSpeed {
+    pub const SAMPLE_NS: u64 = 100_000_000;
+
+    /// Takes a sample: `now_ns` is wall-clock time, `clock` the domain's
+    /// clock then. Samples closer than SAMPLE_NS to the last are ignored.
+    pub fn sample(&mut self, now_ns: u64, clock: Vruntime) {
+        let Some((then, was)) = self.last else {
+            self.last = Some((now_ns, clock));
+            return;
+        };
+        let wall = now_ns.saturating_sub(then);
+        if wall < Self::SAMPLE_NS {
+            return;
+        }
+        let moved = u128::from(clock.0.saturating_sub(was.0)) << 16;
+        let speed = u64::try_from(moved / u128::from(wall)).unwrap_or(u64::MAX);
+        self.speed_q16 = self.speed_q16 / 4 * 3 + speed / 4;
+        self.last = Some((now_ns, clock));
+    }
+
+    /// The debt bound: how far the clock moves in MAX_WAIT, at least
+    /// MIN_DEBT_NS.
+    pub fn max_debt(&self) -> u64 {
+        let d = u128::from(self.speed_q16) * u128::from(MAX_WAIT_NS) >> 16;
+        u64::try_from(d).unwrap_or(u64::MAX).max(MIN_DEBT_NS)
+    }
 }
 
 impl Vruntime {
     /// Charges `exec_delta_ns` of real runtime at `weight`.
     pub fn charge(self, exec_delta_ns: u64, weight: Weight) -> Vruntime {
-        let scaled = u128::from(exec_delta_ns) * 100 / u128::from(weight.get());
+        let scaled = u128::from(exec_delta_ns) * u128::from(Weight::NICE_0.0) / u128::from(weight.get());
         let scaled = u64::try_from(scaled).unwrap_or(u64::MAX);
         Vruntime(self.0.saturating_add(scaled))
     }
 
-    /// The example's clamp: a task is never behind the queue's clock.
-    pub fn at_least(self, min: Vruntime) -> Vruntime {
-        self.max(min)
+    /// How far ahead of `clock` this vruntime is; negative when behind.
+    pub fn lag(self, clock: Vruntime) -> i64 {
+        let d = i128::from(self.0) - i128::from(clock.0);
+        i64::try_from(d).unwrap_or(if d < 0 { i64::MIN } else { i64::MAX })
     }
 
-    /// How far ahead of `clock` this vruntime is (0 if behind it).
-    pub fn lag_from(self, clock: Vruntime) -> u64 {
-        self.0.saturating_sub(clock.0)
+    /// The vruntime `lag` ahead of `clock` (behind it when negative).
+    pub fn at_lag(clock: Vruntime, lag: i64) -> Vruntime {
+        if lag < 0 {
+            Vruntime(clock.0.saturating_sub(lag.unsigned_abs()))
+        } else {
+            Vruntime(clock.0.saturating_add(lag.unsigned_abs()))
+        }
+    }
+
+    /// Within the sleeper credit and the debt bound of `clock` (module doc).
+    pub fn bounded(self, clock: Vruntime, max_debt: u64) -> Vruntime {
+        self.renormalise(clock, clock, max_debt)
     }
 
     /// Carries a vruntime measured against `from`'s clock to `to`'s clock,
-    /// keeping its lag: a task that was 3 ms ahead of its old domain's
-    /// min_vruntime is 3 ms ahead of its new domain's.
-    pub fn renormalise(self, from: Vruntime, to: Vruntime) -> Vruntime {
-        Vruntime(to.0.saturating_add(self.lag_from(from)))
+    /// keeping its lag within the bounds: a task 3 ms behind its old
+    /// domain's front is 3 ms behind its new domain's front. It gains no
+    /// credit by moving (it cannot jump ahead of tasks that waited there)
+    /// and loses none (it is not sent to the back of a long queue).
+    pub fn renormalise(self, from: Vruntime, to: Vruntime, max_debt: u64) -> Vruntime {
+        let credit = i64::try_from(SLEEPER_CREDIT_NS).unwrap_or(i64::MAX);
+        let debt = i64::try_from(max_debt).unwrap_or(i64::MAX);
+        Vruntime::at_lag(to, self.lag(from).clamp(-credit, debt))
     }
 }
 
@@ -77,98 +205,212 @@ impl fmt::Display for Vruntime {
     }
 }
 
-/// The new vruntime of a task that ran from `charged_exec` to `sum_exec`.
-pub fn update(vruntime: Vruntime, charged_exec: u64, sum_exec: u64, weight: Weight, min: Vruntime) -> Vruntime {
-    let delta = sum_exec.saturating_sub(charged_exec);
-    vruntime.charge(delta, weight).at_least(min)
+/// Where an arriving task goes on `clock` (module doc, "place"). `prior` is
+/// its vruntime already on this clock, None for a task new to us; `ran_ns`
+/// is the runtime not charged yet; `max_debt` is the debt bound.
+pub fn place(prior: Option<Vruntime>, ran_ns: u64, weight: Weight, clock: Vruntime, max_debt: u64) -> Vruntime {
+    match prior {
+        None => Vruntime(clock.0.saturating_add(weight.vslice() / 2)),
+        Some(v) => v.charge(ran_ns, weight).bounded(clock, max_debt),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The kernel's sched_prio_to_weight table scaled the way sched_ext does
-    /// (weight = prio_to_weight * 100 / 1024, at least 1), nice -20..=19.
-    fn nice_weights() -> Vec<u32> {
-        const PRIO_TO_WEIGHT: [u64; 40] = [
-            88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100, 4904, 3906, 3121,
-            2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23,
-            18, 15,
-        ];
-        PRIO_TO_WEIGHT
-            .iter()
-            .map(|w| ((w * 100 / 1024).max(1)) as u32)
-            .collect()
-    }
+    /// The kernel's sched_prio_to_weight, nice -20..=19.
+    const PRIO_TO_WEIGHT: [u32; 40] = [
+        88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100, 4904, 3906, 3121, 2501,
+        1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+    ];
+    const MS: u64 = 1_000_000;
 
     #[test]
     fn nice_zero_advances_at_wall_clock_speed() {
-        assert_eq!(Vruntime(5).charge(1_000_000, Weight::NICE_0), Vruntime(1_000_005));
+        assert_eq!(Vruntime(5).charge(MS, Weight::NICE_0), Vruntime(MS + 5));
     }
 
     #[test]
     fn every_weight_scales_inversely() {
-        for w in 1..=10_000u32 {
-            let v = Vruntime(0).charge(10_000_000, Weight::new(w));
-            assert_eq!(v.0, 1_000_000_000 / u64::from(w), "weight {w}");
+        for w in Weight::MIN..=Weight::MAX {
+            let v = Vruntime(0).charge(10 * MS, Weight::new(w));
+            assert_eq!(v.0, 10 * MS * 1024 / u64::from(w), "weight {w}");
         }
+    }
+
+    #[test]
+    fn shares_follow_the_kernels_weights() {
+        // Two tasks charged until their vruntimes meet ran in the ratio of
+        // their weights: nice -5 vs nice 5 is 3121:335.
+        let (heavy, light) = (Weight::new(3121), Weight::new(335));
+        let ran_heavy = 3121 * MS;
+        let ran_light = 335 * MS;
+        assert_eq!(
+            Vruntime(0).charge(ran_heavy, heavy),
+            Vruntime(0).charge(ran_light, light)
+        );
     }
 
     #[test]
     fn nice_levels_order_heavier_first() {
-        let weights = nice_weights();
-        assert_eq!(weights[20], 100, "nice 0 is weight 100");
-        let charged: Vec<u64> = weights
+        let charged: Vec<u64> = PRIO_TO_WEIGHT
             .iter()
-            .map(|&w| Vruntime(0).charge(4_000_000, Weight::new(w)).0)
+            .map(|&w| Vruntime(0).charge(4 * MS, Weight::new(w)).0)
             .collect();
         for pair in charged.windows(2) {
-            assert!(pair[0] <= pair[1], "a nicer task must not be charged less: {pair:?}");
+            assert!(pair[0] < pair[1], "a nicer task must be charged more: {pair:?}");
         }
-        assert!(charged[0] < charged[20] && charged[20] < charged[39]);
     }
 
     #[test]
-    fn clamps_to_min_vruntime() {
-        let min = Vruntime(1_000);
-        assert_eq!(update(Vruntime(10), 0, 100, Weight::NICE_0, min), min);
-        assert_eq!(update(Vruntime(2_000), 0, 100, Weight::NICE_0, min), Vruntime(2_100));
+    fn slices_shrink_with_weight_below_nice_zero_only() {
+        assert_eq!(Weight::NICE_0.slice_ns(), SLICE_NS);
+        assert_eq!(Weight::new(88_761).slice_ns(), SLICE_NS);
+        assert_eq!(Weight::new(335).slice_ns(), SLICE_NS * 335 / 1024);
+        assert_eq!(Weight::new(15).slice_ns(), MIN_SLICE_NS, "nice 19");
+        assert_eq!(Weight::new(3).slice_ns(), MIN_SLICE_NS, "SCHED_IDLE");
+        // So one slice charges about SLICE of vruntime down to the minimum
+        // slice, and no weight is charged more than MIN_SLICE * 1024 / 3.
+        for w in Weight::MIN..=Weight::MAX {
+            let v = Weight::new(w).vslice();
+            assert!(v <= MIN_SLICE_NS * 1024 / 3, "weight {w}: vslice {v}");
+            if (1024 * MIN_SLICE_NS / SLICE_NS..=1024).contains(&u64::from(w)) {
+                assert!(v.abs_diff(SLICE_NS) <= SLICE_NS / 50, "weight {w}: vslice {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn sleeper_credit_is_one_slice() {
+        let clock = Vruntime(100 * MS);
+        let long_sleeper = place(Some(Vruntime(0)), 0, Weight::NICE_0, clock, MIN_DEBT_NS);
+        assert_eq!(long_sleeper, Vruntime(100 * MS - SLEEPER_CREDIT_NS));
+        let short_sleeper = place(Some(Vruntime(95 * MS)), 0, Weight::NICE_0, clock, MIN_DEBT_NS);
+        assert_eq!(short_sleeper, Vruntime(95 * MS), "credit within the bound is kept");
+    }
+
+    #[test]
+    fn debt_is_bounded() {
+        let clock = Vruntime(100 * MS);
+        let debt = 300 * MS;
+        // 100 s of runtime seen at once: the task lands at the debt bound,
+        // not 100 s on, whatever its weight.
+        for w in [3, 15, 335, 1024, 88_761] {
+            let v = place(Some(clock), 100_000 * MS, Weight::new(w), clock, debt);
+            assert_eq!(v, Vruntime(clock.0 + debt), "weight {w}");
+        }
+        // One ordinary slice at the smallest bound is never cut short,
+        // down to nice 5.
+        for w in [335, 1024, 88_761] {
+            let w = Weight::new(w);
+            let v = place(Some(clock), w.slice_ns(), w, clock, MIN_DEBT_NS);
+            assert_eq!(v, Vruntime(clock.0 + w.vslice()));
+        }
+    }
+
+    #[test]
+    fn the_debt_bound_is_max_wait_of_clock_progress() {
+        let mut s = ClockSpeed::default();
+        assert_eq!(s.max_debt(), MAX_WAIT_NS, "starts at one nice-0 task per CPU");
+        // Four nice-0 tasks per CPU: the clock moves at a quarter of wall
+        // speed; the smoothed speed converges to it.
+        let mut now = 0;
+        for _ in 0..40 {
+            s.sample(now, Vruntime(now / 4));
+            now += ClockSpeed::SAMPLE_NS;
+        }
+        assert!(
+            s.max_debt().abs_diff(MAX_WAIT_NS / 4) < MAX_WAIT_NS / 100,
+            "{}",
+            s.max_debt()
+        );
+        // Samples closer than SAMPLE_NS change nothing.
+        let before = s.max_debt();
+        s.sample(now - ClockSpeed::SAMPLE_NS + 1, Vruntime(u64::MAX / 2));
+        assert_eq!(s.max_debt(), before);
+        // An idle domain's clock stops: the bound falls to its floor.
+        for _ in 0..80 {
+            s.sample(now, Vruntime(12_345));
+            now += ClockSpeed::SAMPLE_NS;
+        }
+        assert_eq!(s.max_debt(), MIN_DEBT_NS);
+        assert!(MAX_WAIT_NS * 4 <= u64::from(WATCHDOG_TIMEOUT_MS) * 1_000_000);
+    }
+
+    #[test]
+    fn new_tasks_start_half_a_slice_behind_the_front() {
+        let clock = Vruntime(7 * MS);
+        let d = MIN_DEBT_NS;
+        assert_eq!(
+            place(None, 123 * MS, Weight::NICE_0, clock, d),
+            Vruntime(7 * MS + SLICE_NS / 2)
+        );
+        let light = Weight::new(15);
+        assert_eq!(place(None, 0, light, clock, d), Vruntime(7 * MS + light.vslice() / 2));
+        assert!(place(None, 0, Weight::NICE_0, clock, d) > place(Some(clock), 0, Weight::NICE_0, clock, d));
     }
 
     #[test]
     fn runtime_going_backwards_charges_nothing() {
+        let clock = Vruntime(50);
         assert_eq!(
-            update(Vruntime(50), 1_000, 10, Weight::NICE_0, Vruntime(0)),
+            place(Some(Vruntime(50)), 0, Weight::NICE_0, clock, MIN_DEBT_NS),
             Vruntime(50)
         );
+        assert_eq!(Vruntime(50).charge(0, Weight::NICE_0), Vruntime(50));
     }
 
     #[test]
     fn overflow_saturates() {
         assert_eq!(
-            Vruntime(u64::MAX - 1).charge(u64::MAX, Weight::new(1)),
+            Vruntime(u64::MAX - 1).charge(u64::MAX, Weight::new(3)),
             Vruntime(u64::MAX)
         );
-        assert_eq!(Vruntime(0).charge(u64::MAX, Weight::new(1)), Vruntime(u64::MAX));
-        assert_eq!(Vruntime(0).charge(u64::MAX, Weight::new(10_000)).0, u64::MAX / 100);
+        assert_eq!(Vruntime(0).charge(u64::MAX, Weight::new(3)), Vruntime(u64::MAX));
+        let v = place(
+            Some(Vruntime(u64::MAX)),
+            u64::MAX,
+            Weight::new(3),
+            Vruntime(u64::MAX - 5),
+            u64::MAX,
+        );
+        assert_eq!(v, Vruntime(u64::MAX));
+        assert_eq!(Vruntime(0).lag(Vruntime(u64::MAX)), i64::MIN);
     }
 
     #[test]
     fn bad_weights_are_clamped() {
-        assert_eq!(Weight::new(0).get(), 1);
-        assert_eq!(Weight::new(u32::MAX).get(), 10_000);
+        assert_eq!(Weight::new(0).get(), 3);
+        assert_eq!(Weight::new(u32::MAX).get(), 88_761);
     }
 
     #[test]
-    fn renormalise_keeps_lag() {
+    fn renormalise_keeps_lag_of_either_sign() {
+        let w = MIN_DEBT_NS;
+        // 3 ms ahead of the old clock: 3 ms ahead of the new one.
         assert_eq!(
-            Vruntime(1_300).renormalise(Vruntime(1_000), Vruntime(50)),
-            Vruntime(350)
+            Vruntime(1_003 * MS).renormalise(Vruntime(1_000 * MS), Vruntime(50 * MS), w),
+            Vruntime(53 * MS)
         );
-        assert_eq!(Vruntime(900).renormalise(Vruntime(1_000), Vruntime(50)), Vruntime(50));
+        // 3 ms behind: 3 ms behind.
         assert_eq!(
-            Vruntime(u64::MAX).renormalise(Vruntime(0), Vruntime(10)),
-            Vruntime(u64::MAX)
+            Vruntime(997 * MS).renormalise(Vruntime(1_000 * MS), Vruntime(50 * MS), w),
+            Vruntime(47 * MS)
         );
+        // Through the in-flight clock and back, as migrants travel.
+        let there = Vruntime(997 * MS).renormalise(Vruntime(1_000 * MS), IN_FLIGHT, w);
+        assert_eq!(there.renormalise(IN_FLIGHT, Vruntime(50 * MS), w), Vruntime(47 * MS));
+        // Beyond the bounds: clamped, not carried.
+        assert_eq!(
+            Vruntime(0).renormalise(Vruntime(1_000 * MS), Vruntime(50 * MS), w),
+            Vruntime(50 * MS - SLEEPER_CREDIT_NS)
+        );
+        assert_eq!(
+            Vruntime(u64::MAX).renormalise(Vruntime(0), Vruntime(10), w),
+            Vruntime(10 + w)
+        );
+        // A clock near 0 cannot wrap.
+        assert_eq!(Vruntime(0).renormalise(Vruntime(5 * MS), Vruntime(1), w), Vruntime(0));
     }
 }

@@ -20,9 +20,10 @@
 //! Invariants:
 //! - a task is in this queue, in flight in exactly one peer's inbox, or sent
 //!   to the kernel; a migrant that finds its peer's inbox full comes back.
-//! - each domain's vruntimes are on its own clock (its min_vruntime). A task
-//!   arriving with a vruntime from another domain's clock is renormalised:
-//!   its lag against that clock is carried to ours.
+//! - each domain's vruntimes are on its own clock, which BPF advances as
+//!   tasks start to run; the worker reads it before it places arrivals. A
+//!   task arriving with a vruntime from another domain's clock is
+//!   renormalised: its lag against that clock is carried to ours.
 //! - the worker publishes its queue depth before it yields, so BPF (which
 //!   holds a yielded worker) knows to run it again when a CPU runs dry.
 //! - a peer that was sent migrants is woken through BPF (a WAKE record in
@@ -33,7 +34,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use topology::DomainId;
@@ -42,7 +43,7 @@ use crate::balancer;
 use crate::bpf::DomainChannel;
 use crate::queue::{Enqueued, RunQueue};
 use crate::task::{Arrival, DomainMask, Pid, QueuedTask};
-use crate::vruntime::Vruntime;
+use crate::vruntime::{ClockSpeed, Vruntime, IN_FLIGHT};
 
 /// How long an idle worker sleeps before re-checking the stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -55,7 +56,8 @@ pub struct DomainState {
     pub queued_weight: AtomicU64,
     /// What the balancer may take: the queued weight behind the head task.
     pub movable_weight: AtomicU64,
-    pub min_vruntime: AtomicU64,
+    /// The domain's vruntime clock, as its worker last read it.
+    pub clock: AtomicU64,
     pub received: AtomicU64,
     pub dispatched: AtomicU64,
     pub replaced_stale: AtomicU64,
@@ -100,6 +102,9 @@ pub struct Worker<C: DomainChannel> {
     /// Peers that were sent migrants but not yet woken, because our channel
     /// to the kernel was full.
     unwoken_peers: DomainMask,
+    /// How fast our clock moves, for the debt bound (vruntime.rs).
+    speed: ClockSpeed,
+    started: Instant,
 }
 
 impl<C: DomainChannel> Worker<C> {
@@ -122,6 +127,8 @@ impl<C: DomainChannel> Worker<C> {
             picked: Vec::with_capacity(capacity.min(4096)),
             moving: Vec::with_capacity(capacity.min(4096)),
             unwoken_peers: DomainMask::default(),
+            speed: ClockSpeed::default(),
+            started: Instant::now(),
         }
     }
 
@@ -144,6 +151,10 @@ impl<C: DomainChannel> Worker<C> {
     /// One iteration of the loop in the module doc.
     pub fn step(&mut self) {
         let dom = self.dom;
+        self.queue.advance_clock(self.chan.clock());
+        let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.speed.sample(now, self.queue.clock());
+        self.queue.set_max_debt(self.speed.max_debt());
         {
             let (queue, states) = (&mut self.queue, &*self.links.states);
             let mut sink = |a: &Arrival| accept(queue, states, dom, a);
@@ -151,9 +162,11 @@ impl<C: DomainChannel> Worker<C> {
         }
 
         while let Ok(t) = self.links.inbox.try_recv() {
-            // Migrants travel with their lag alone (see `push`): put them on
-            // our clock as it is now, not as it was when they left.
-            let here = t.vruntime.renormalise(Vruntime(0), self.queue.min_vruntime());
+            // Migrants travel on the IN_FLIGHT clock (see `push`): put them
+            // on our clock as it is now, not as it was when they left.
+            let here = t
+                .vruntime
+                .renormalise(IN_FLIGHT, self.queue.clock(), self.queue.max_debt());
             self.queue.insert(QueuedTask { vruntime: here, ..t });
             self.state().migrated_in.fetch_add(1, Ordering::Relaxed);
         }
@@ -199,7 +212,7 @@ impl<C: DomainChannel> Worker<C> {
         let head = self.queue.iter().next().map_or(0, |t| u64::from(t.weight.get()));
         s.queued_weight.store(weight, Ordering::Relaxed);
         s.movable_weight.store(weight.saturating_sub(head), Ordering::Relaxed);
-        s.min_vruntime.store(self.queue.min_vruntime().0, Ordering::Relaxed);
+        s.clock.store(self.queue.clock().0, Ordering::Relaxed);
         s.dispatched.fetch_add(sent, Ordering::Relaxed);
         if full {
             s.channel_full.fetch_add(1, Ordering::Relaxed);
@@ -211,9 +224,9 @@ impl<C: DomainChannel> Worker<C> {
         let Some(inbox) = self.links.inboxes.get(req.to.0 as usize) else {
             return;
         };
-        // In flight, a migrant's vruntime is its lag (clock 0); the receiver
-        // adds its own min_vruntime when it takes it in.
-        let dst_clock = Vruntime(0);
+        // In flight, a migrant's vruntime is on the IN_FLIGHT clock; the
+        // receiver moves it to its own clock when it takes it in.
+        let dst_clock = IN_FLIGHT;
         balancer::select_migrants(&self.queue, req.to, req.weight, req.max_tasks, &mut self.picked);
         balancer::take_migrants(&mut self.queue, &self.picked, dst_clock, &mut self.moving);
         let mut moved = 0;
@@ -223,7 +236,9 @@ impl<C: DomainChannel> Worker<C> {
                 Err(TrySendError::Full(t) | TrySendError::Disconnected(t)) => {
                     // Back on our clock: the lag it had is kept.
                     let back = QueuedTask {
-                        vruntime: t.vruntime.renormalise(dst_clock, self.queue.min_vruntime()),
+                        vruntime: t
+                            .vruntime
+                            .renormalise(dst_clock, self.queue.clock(), self.queue.max_debt()),
                         ..t
                     };
                     self.queue.insert(back);
@@ -255,18 +270,20 @@ impl<C: DomainChannel> Worker<C> {
 /// Queues an arrival on `dom`, first moving its vruntime onto this domain's
 /// clock if it was last scheduled by another domain.
 fn accept(queue: &mut RunQueue, states: &[DomainState], dom: DomainId, a: &Arrival) {
-    let vruntime = match a.vruntime_dom {
-        Some(src) if src != dom => match states.get(src.0 as usize) {
-            Some(s) => a
-                .vruntime
-                .renormalise(Vruntime(s.min_vruntime.load(Ordering::Relaxed)), queue.min_vruntime()),
-            None => queue.min_vruntime(),
-        },
-        _ => a.vruntime,
+    let prior = match a.vruntime_dom {
+        None => None,
+        Some(src) if src == dom => Some(a.vruntime),
+        Some(src) => states.get(src.0 as usize).map(|s| {
+            a.vruntime.renormalise(
+                Vruntime(s.clock.load(Ordering::Relaxed)),
+                queue.clock(),
+                queue.max_debt(),
+            )
+        }),
     };
     let s = &states[dom.0 as usize];
     s.received.fetch_add(1, Ordering::Relaxed);
-    if queue.enqueue(a, vruntime) == Enqueued::ReplacedStale {
+    if queue.enqueue(a, prior) == Enqueued::ReplacedStale {
         s.replaced_stale.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -288,6 +305,7 @@ mod tests {
         waits: usize,
         backlog: u64,
         woken: Vec<DomainId>,
+        clock: Vruntime,
     }
 
     impl DomainChannel for FakeChannel {
@@ -326,6 +344,9 @@ mod tests {
         }
         fn kernel_backlog(&self) -> u64 {
             self.backlog
+        }
+        fn clock(&self) -> Vruntime {
+            self.clock
         }
     }
 
@@ -449,11 +470,15 @@ mod tests {
             ..Default::default()
         };
         let (mut w, states) = worker(1, chan, 8);
-        states[0].min_vruntime.store(1_000_000, Ordering::Relaxed);
-        // Our clock is at 0; the task was 5000 ahead of domain 0's clock.
+        states[0].clock.store(1_000_000, Ordering::Relaxed);
+        w.chan.clock = Vruntime(7_000_000);
+        // The task was 5000 ahead of domain 0's clock, and another 4000
+        // behind it: each keeps its lag on our clock.
         w.chan.incoming.push_back(arrival(9, 0, Some(DomainId(0)), 1_005_000));
+        w.chan.incoming.push_back(arrival(8, 0, Some(DomainId(0)), 996_000));
         w.step();
-        assert_eq!(w.chan.sent[0].vruntime, Vruntime(5_000));
+        let got: Vec<(i32, u64)> = w.chan.sent.iter().map(|d| (d.pid.0, d.vruntime.0)).collect();
+        assert_eq!(got, [(8, 6_996_000), (9, 7_005_000)]);
     }
 
     #[test]
@@ -498,7 +523,7 @@ mod tests {
         let t = QueuedTask {
             pid: Pid(44),
             seq: EnqueueSeq(3),
-            vruntime: Vruntime(12),
+            vruntime: Vruntime(IN_FLIGHT.0 - 12),
             charged_exec_runtime: 0,
             weight: Weight::NICE_0,
             allowed: DomainMask::all(2),
@@ -508,6 +533,7 @@ mod tests {
         assert_eq!(w.chan.sent.len(), 1);
         assert_eq!(w.chan.sent[0].dom, DomainId(1));
         assert_eq!(w.chan.sent[0].seq, EnqueueSeq(3), "the enqueue it answers is unchanged");
+        assert_eq!(w.chan.sent[0].vruntime, Vruntime(0), "12 ns behind a clock at 0");
         assert_eq!(states[1].migrated_in.load(Ordering::Relaxed), 1);
     }
 }
