@@ -60,7 +60,7 @@ vm_boots() {
     [ "$boot" -gt 1 ] && echo "bench: the VM died without a status (see bench/lib.sh); boot $boot for: ${todo[*]}" >&2
     set +e
     (cd "$top" && "$runner" --topo "$topo" --mem 4G --timeout "$tmo" --rwdir "$out" -- \
-      env SCHED="$out/scx-userland" OUT="$out" BOOT="$boot" SECS="$secs" WORKLOADS="${workloads:-}" bash "$script" "${todo[@]}")
+      env SCHED="$out/scx-userland" OUT="$out" BOOT="$boot" SECS="$secs" WORKLOADS="${workloads:-}" PER_CPU="${PER_CPU:-2 8}" bash "$script" "${todo[@]}")
     rc=$?
     set -e
     [ $rc -eq 0 ] || [ $rc -eq 125 ] || { echo "bench: the VM run failed (exit $rc)" >&2; return $rc; }

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Weighted fairness of whatever scheduler is running (inside the VM).
+
+Starts CPU-bound hogs at a mix of nice levels (and SCHED_IDLE), lets them run
+for --secs, and compares the CPU time each got (/proc/PID/schedstat: run time
+in ns), and how idle the CPUs it may use were meanwhile (/proc/stat) with its weight share:
+
+    expected_i = water-filling of nr_cpus over the tasks by kernel weight,
+                 no task above one CPU (a task cannot use two)
+
+The weights are the kernel's own (sched_prio_to_weight, 1024 at nice 0, and
+3 for SCHED_IDLE), so the expectation is what EEVDF aims for.
+
+Prints one line per task and a summary line:
+
+    SUMMARY tasks=N worst_err_pct=E worst_big_err_pct=B jain=J nice=-5:e0,0:e1,...
+
+err_pct is |actual - expected| / expected, in percent. "big" is every task
+whose expected share is at least --big of a CPU: the tiny shares of nice 19
+and SCHED_IDLE (a few ms of CPU over the run) are measured at the emulator's
+resolution, so their bar is EEVDF's figure in the same boot (see README).
+Jain's index is over actual/expected (1.0 = every task got exactly its share).
+"""
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+PRIO_TO_WEIGHT = [
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+    9548, 7620, 6100, 4904, 3906, 3121, 2501, 1991, 1586, 1277,
+    1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+    110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+]
+WEIGHT_IDLEPRIO = 3
+
+
+def weight_of(level):
+    if level == "idle":
+        return WEIGHT_IDLEPRIO
+    return PRIO_TO_WEIGHT[int(level) + 20]
+
+
+def expected_shares(weights, cpus):
+    """Max-min fair shares by weight with each task capped at one CPU."""
+    share = [0.0] * len(weights)
+    left = set(range(len(weights)))
+    capacity = float(cpus)
+    while left:
+        total = sum(weights[i] for i in left)
+        capped = [i for i in left if capacity * weights[i] / total >= 1.0]
+        if not capped:
+            for i in left:
+                share[i] = capacity * weights[i] / total
+            break
+        for i in capped:
+            share[i] = 1.0
+            capacity -= 1.0
+            left.discard(i)
+    return share
+
+
+SCHED_EXT = 7
+
+
+def hog(level, ext):
+    if ext:
+        # For --partial mode: only SCHED_EXT tasks reach the scheduler.
+        os.sched_setscheduler(0, SCHED_EXT, os.sched_param(0))
+    if level == "idle":
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.setpriority(os.PRIO_PROCESS, 0, int(level))
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    x = 0
+    while True:
+        x += 1
+
+
+def idle_ticks(cpus):
+    """Idle and total jiffies of `cpus`, from /proc/stat."""
+    idle = total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *ticks = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                ticks = [int(t) for t in ticks[:8]]
+                idle += ticks[3] + ticks[4]
+                total += sum(ticks)
+    return idle, total
+
+
+def schedstat(pid):
+    """(run time ns, times it was switched in)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        run, _wait, runs = f.read().split()[:3]
+        return int(run), int(runs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mix", default="-5,0,5,19,idle", help="nice levels (or idle), cycled")
+    ap.add_argument("--per-cpu", type=int, default=2, help="tasks per CPU (2: 2x overcommit)")
+    ap.add_argument("--secs", type=float, default=20)
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--ext", action="store_true", help="run the hogs as SCHED_EXT (for --partial)")
+    ap.add_argument("--big", type=float, default=0.1, help="share (CPUs) that counts as big")
+    args = ap.parse_args()
+
+    allowed = os.sched_getaffinity(0)
+    cpus = len(allowed)
+    mix = args.mix.split(",")
+    levels = [mix[i % len(mix)] for i in range(args.per_cpu * cpus)]
+    pids = []
+    for level in levels:
+        pid = os.fork()
+        if pid == 0:
+            hog(level, args.ext)
+        pids.append(pid)
+    try:
+        time.sleep(args.warmup)
+        start = [schedstat(p) for p in pids]
+        idle0 = idle_ticks(allowed)
+        t0 = time.monotonic()
+        time.sleep(args.secs)
+        end = [schedstat(p) for p in pids]
+        idle1 = idle_ticks(allowed)
+        wall = time.monotonic() - t0
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGTERM)
+        for p in pids:
+            os.waitpid(p, 0)
+
+    weights = [weight_of(l) for l in levels]
+    expected = expected_shares(weights, cpus)
+    actual = [(e[0] - s[0]) / 1e9 / wall for s, e in zip(start, end)]
+    runs = [e[1] - s[1] for s, e in zip(start, end)]
+    errs = [abs(a - x) / x * 100 for a, x in zip(actual, expected)]
+    ratios = [a / x for a, x in zip(actual, expected)]
+    jain = sum(ratios) ** 2 / (len(ratios) * sum(r * r for r in ratios))
+    worst_by_level = {}
+    for level, err, a, x, n in zip(levels, errs, actual, expected, runs):
+        print(
+            f"task nice={level:>4} weight={weight_of(level):>5} expected={x:.4f} actual={a:.4f} err={err:.1f}% "
+            f"runs={n} avg_run_us={a * wall * 1e6 / max(n, 1):.0f}"
+        )
+        worst_by_level[level] = max(worst_by_level.get(level, 0.0), err)
+    big = [e for e, x in zip(errs, expected) if x >= args.big]
+    print(
+        f"SUMMARY tasks={len(levels)} cpus={cpus} worst_err_pct={max(errs):.1f} "
+        f"worst_big_err_pct={max(big) if big else 0:.1f} jain={jain:.4f} "
+        f"min_runs={min(runs)} busy_cpus={sum(actual):.2f} idle_cpus={cpus * (idle1[0] - idle0[0]) / max(idle1[1] - idle0[1], 1):.3f} "
+        "nice=" + ",".join(f"{l}:{worst_by_level[l]:.1f}" for l in mix if l in worst_by_level)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

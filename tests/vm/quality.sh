@@ -1,0 +1,85 @@
+#!/bin/bash
+# Issue 8: scheduling quality, each figure against EEVDF's in the same boot.
+# Usage: quality.sh CONFIG...   (each CONFIG a quoted set of scheduler flags)
+# For each config:
+#   - work conservation: a hog pinned to one CPU gets >= 98% of it, and
+#     with one hog per CPU the CPUs are idle < 2% of the time (as SCHED_EXT
+#     tasks with --partial, the only ones partial mode schedules);
+#   - weighted fairness (not with --partial): hogs at nice -5, 0, 5, 19 and
+#     SCHED_IDLE, 2x and 8x as many as CPUs: every task expected to get at
+#     least 0.1 CPU is within $FAIR_PCT% of its weight share, every task
+#     ran, and at 2x the tiny shares are within what EEVDF managed in this
+#     boot (x2, plus 25 points);
+#   - wakeup latency (not with --partial): 1 ms timer threads (cyclictest,
+#     pinned one per CPU as it does by default, and free on every CPU)
+#     beside 2 hogs per CPU see a mean and a worst latency no worse than
+#     EEVDF's x $LAT_X.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../../bench/measure.sh"
+
+SECS=${QUALITY_SECS:-10}
+FAIR_PCT=${FAIR_PCT:-10}
+LAT_X=${LAT_X:-1.5}
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+
+check_fairness() { # cfg per-cpu eevdf-summary
+  local got worst_small eevdf_small
+  fairness --per-cpu "$2" --secs "$SECS"
+  echo "$1, ${2}x: $fair"
+  got=$(field "$fair" worst_big_err_pct)
+  ge "$FAIR_PCT" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x is ${got}% off its weight share (bar ${FAIR_PCT}%)"; }
+  [ "$(field "$fair" min_runs)" -gt 0 ] || { cat /tmp/fairness.log; fail "$1: a task ${2}x never ran in $SECS s"; }
+  # At 8x a SCHED_IDLE task's share is a few ms in a run, and the debt
+  # bound (src/vruntime.rs) deliberately trades it for a bounded wait:
+  # there, only that it ran is checked; the benchmark reports the figure.
+  [ "$2" -gt 2 ] && return
+  worst_small=$(field "$fair" worst_err_pct)
+  eevdf_small=$(field "$3" worst_err_pct)
+  ge "$(awk -v e="$eevdf_small" 'BEGIN { print e * 2 + 25 }')" "$worst_small" ||
+    { cat /tmp/fairness.log; fail "$1: the tiny shares ${2}x are ${worst_small}% off; EEVDF's were ${eevdf_small}%"; }
+}
+
+fairness --per-cpu 2 --secs "$SECS"; eevdf_2x=$fair
+echo "EEVDF, 2x: $fair"
+fairness --per-cpu 8 --secs "$SECS"; eevdf_8x=$fair
+echo "EEVDF, 8x: $fair"
+for mode in pinned free; do
+  latency "$SECS" $mode; eval "eevdf_lat_$mode=\$lat"
+  echo "EEVDF: latency ($mode) avg/max us $lat"
+done
+
+for cfg in "$@"; do
+  ext=
+  case " $cfg " in *" --partial "* | *" -p "*) ext=--ext ;; esac
+  # shellcheck disable=SC2086
+  start_sched $cfg
+
+  taskset -c 1 python3 "$measure_dir/fairness.py" --mix 0 --per-cpu 1 --secs 5 --warmup 1 $ext > /tmp/pinned.log
+  busy=$(field "$(grep ^SUMMARY /tmp/pinned.log)" busy_cpus)
+  echo "$cfg: a hog pinned to CPU 1 kept it $busy busy"
+  ge "$busy" 0.98 || fail "$cfg: the pinned hog got $busy of its CPU"
+
+  fairness --mix 0 --per-cpu 1 --secs 5 --warmup 1 $ext
+  idle=$(field "$fair" idle_cpus)
+  echo "$cfg: $(nproc) hogs on $(nproc) CPUs: the hogs ran $(field "$fair" busy_cpus) CPUs, the CPUs were idle $idle CPUs"
+  ge "$(awk -v n="$(nproc)" 'BEGIN { print 0.02 * n }')" "$idle" || fail "$cfg: $idle CPUs idle beside $(nproc) hogs"
+
+  if [ -z "$ext" ]; then
+    check_fairness "$cfg" 2 "$eevdf_2x"
+    check_fairness "$cfg" 8 "$eevdf_8x"
+    for mode in pinned free; do
+      latency "$SECS" $mode
+      eval "eevdf_lat=\$eevdf_lat_$mode"
+      echo "$cfg: latency ($mode) avg/max us $lat (EEVDF $eevdf_lat)"
+      case "$lat $eevdf_lat" in *'?'*) cat /tmp/cyclictest.log; fail "$cfg: cyclictest printed no latency" ;; esac
+      ge "$(awk -v e="${eevdf_lat% *}" -v x="$LAT_X" 'BEGIN { print e * x }')" "${lat% *}" ||
+        fail "$cfg: mean wakeup latency ($mode) ${lat% *} us, EEVDF ${eevdf_lat% *} us"
+      ge "$(awk -v e="${eevdf_lat#* }" -v x="$LAT_X" 'BEGIN { print e * x }')" "${lat#* }" ||
+        fail "$cfg: worst wakeup latency ($mode) ${lat#* } us, EEVDF ${eevdf_lat#* } us"
+    done
+  fi
+  attached_or_fail
+  stop_sched
+  no_sched_ext_errors
+done
+echo "PASS quality $*"
