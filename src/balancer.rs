@@ -748,7 +748,7 @@ mod tests {
         let mut w = World {
             cpus: s.domains.iter().map(|d| d.0).collect(),
             nodes: s.domains.iter().map(|d| d.1).collect(),
-            queues: s.domains.iter().enumerate().map(|(i, d)| queue_at(d.2)).collect(),
+            queues: s.domains.iter().map(|d| queue_at(d.2)).collect(),
         };
         for (i, &(weight, home, kind, bits, lag)) in s.tasks.iter().enumerate() {
             let home = home % n;

@@ -154,7 +154,7 @@ impl ClockSpeed {
     /// The debt bound: how far the clock moves in MAX_WAIT, at least
     /// MIN_DEBT_NS.
     pub fn max_debt(&self) -> u64 {
-        let d = u128::from(self.speed_q16) * u128::from(MAX_WAIT_NS) >> 16;
+        let d = (u128::from(self.speed_q16) * u128::from(MAX_WAIT_NS)) >> 16;
         u64::try_from(d).unwrap_or(u64::MAX).max(MIN_DEBT_NS)
     }
 }
