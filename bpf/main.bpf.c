@@ -635,10 +635,37 @@ static bool release_worker(u32 dom, s32 cpu)
 	return here;
 }
 
-/* bpf_loop callback: wake one idle CPU of *data's domain; stop when none is. */
+/*
+ * bpf_loop callback: wake one idle CPU for a task waiting in *data's DSQ: one
+ * of that domain, else of the nearest domain that has one (it will steal the
+ * task: a CPU must not idle beside a task it may run). Stop when none is.
+ */
 static long kick_one(u32 i, void *data)
 {
-	return kick_idle_cpu_in(*(u32 *)data) ? 0 : 1;
+	u32 dom = DOM(*(u32 *)data), j;
+
+	if (kick_idle_cpu_in(dom))
+		return 0;
+	for (j = 0; j < SUL_MAX_DOMAINS && j < nr_domains; j++) {
+		u32 other = steal_order[dom][DOM(j)];
+
+		if (other >= nr_domains)
+			break;
+		if (kick_idle_cpu_in(other))
+			return 0;
+	}
+	return 1;
+}
+
+/* Wakes an idle CPU (of @dom, else of the nearest domain) for each of
+ * @waiting tasks in DSQ @dom that this CPU does not take. */
+static __always_inline void kick_for_waiting(u32 dom, s32 waiting)
+{
+	/* A copy: a variable whose address is taken loses its bounds. */
+	u32 kick_dom = dom;
+
+	if (waiting > 0)
+		bpf_loop(waiting < SUL_MAX_KICKS ? waiting : SUL_MAX_KICKS, kick_one, &kick_dom, 0);
 }
 
 void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
@@ -646,7 +673,7 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	u32 dom = DOM(dom_of_cpu(cpu));
 	struct drain_ctx dctx = {};
 	u32 key = dom;
-	s32 queued;
+	s32 waiting;
 	void *rb;
 	u32 i;
 
@@ -654,22 +681,13 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	/* Another CPU of the domain is draining: try again once it is done. */
 	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0) == -EBUSY)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	/*
-	 * This CPU takes one task; wake an idle CPU of the domain for each of
-	 * the others, so that N tasks start on N idle CPUs at once.
-	 */
-	queued = scx_bpf_dsq_nr_queued(dom) + dctx.inserted;
-	if (queued > 1) {
-		/* A copy: a variable whose address is taken loses its bounds. */
-		u32 kick_dom = dom;
-
-		bpf_loop(queued - 1 < SUL_MAX_KICKS ? queued - 1 : SUL_MAX_KICKS, kick_one, &kick_dom, 0);
-	}
 
 	if (worker_held[DOM(dom)] &&
 	    (worker_needed[DOM(dom)] || (nr_queued[DOM(dom)] && !scx_bpf_dsq_nr_queued(dom))) &&
-	    release_worker(dom, cpu))
+	    release_worker(dom, cpu)) {
+		kick_for_waiting(dom, scx_bpf_dsq_nr_queued(dom) + dctx.inserted);
 		return;
+	}
 
 	/*
 	 * What was just inserted reaches DSQ dom only when this call returns,
@@ -677,13 +695,19 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	 * woken tasks placed ahead of everything among them. The kernel calls
 	 * ops.dispatch again when a call inserted tasks but left this CPU
 	 * nothing to run (balance_one()), and that call takes the lowest
-	 * vruntime of them all.
+	 * vruntime of them all. The other CPUs are woken now: N tasks start on
+	 * N idle CPUs at once.
 	 */
-	if (dctx.inserted)
+	if (dctx.inserted) {
+		kick_for_waiting(dom, scx_bpf_dsq_nr_queued(dom) + dctx.inserted - 1);
 		return;
+	}
 
 	if (sul_dsq_move_to_local(dom)) {
-		dsq_depth[dom] = scx_bpf_dsq_nr_queued(dom);
+		/* No CPU idles beside a task waiting here: one for each. */
+		waiting = scx_bpf_dsq_nr_queued(dom);
+		dsq_depth[dom] = waiting;
+		kick_for_waiting(dom, waiting);
 		return;
 	}
 	dsq_depth[dom] = 0;

@@ -216,3 +216,25 @@ fn vm_flat_full_ring_buffers_lose_no_task() {
 fn vm_llc_cpu_hotplug_restarts_the_scheduler() {
     scenario("llc", 400, "hotplug.sh", &[], "PASS hotplug");
 }
+
+#[test]
+fn vm_flat_scheduling_quality() {
+    scenario(
+        "flat",
+        900,
+        "quality.sh",
+        &["--domains 1", "--domains 1 --partial"],
+        "PASS quality --domains 1 --domains 1 --partial",
+    );
+}
+
+#[test]
+fn vm_numa_llc_scheduling_quality() {
+    scenario(
+        "numa-llc",
+        1500,
+        "quality.sh",
+        &["--domains llc", "--domains numa"],
+        "PASS quality --domains llc --domains numa",
+    );
+}

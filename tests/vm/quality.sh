@@ -13,7 +13,9 @@
 #   - wakeup latency (not with --partial): 1 ms timer threads (cyclictest,
 #     pinned one per CPU as it does by default, and free on every CPU)
 #     beside 2 hogs per CPU see a mean and a worst latency no worse than
-#     EEVDF's x $LAT_X.
+#     EEVDF's x $LAT_X;
+#   - a task pinned for 10 s beside 2 hogs per CPU, then widened, gets
+#     between half and twice the others' mean share over the next 5 s.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../../bench/measure.sh"
 
@@ -47,6 +49,7 @@ for mode in pinned free; do
   latency "$SECS" $mode; eval "eevdf_lat_$mode=\$lat"
   echo "EEVDF: latency ($mode) avg/max us $lat"
 done
+echo "EEVDF: pinned 10 s, then widened: $(python3 "$measure_dir/widen.py")"
 
 for cfg in "$@"; do
   ext=
@@ -77,6 +80,10 @@ for cfg in "$@"; do
       ge "$(awk -v e="${eevdf_lat#* }" -v x="$LAT_X" 'BEGIN { print e * x }')" "${lat#* }" ||
         fail "$cfg: worst wakeup latency ($mode) ${lat#* } us, EEVDF ${eevdf_lat#* } us"
     done
+    widen=$(python3 "$measure_dir/widen.py")
+    echo "$cfg: pinned 10 s, then widened: $widen"
+    ratio=$(field "$widen" ratio)
+    ge "$ratio" 0.5 && ge 2 "$ratio" || fail "$cfg: the widened task got $ratio of the others' mean share"
   fi
   attached_or_fail
   stop_sched
