@@ -657,25 +657,35 @@ static long kick_one(u32 i, void *data)
 	return 1;
 }
 
-/* Wakes an idle CPU (of @dom, else of the nearest domain) for each of
- * @waiting tasks in DSQ @dom that this CPU does not take. */
-static __always_inline void kick_for_waiting(u32 dom, s32 waiting)
-{
-	/* A copy: a variable whose address is taken loses its bounds. */
-	u32 kick_dom = dom;
+struct steal_ctx {
+	u32 dom;
+	bool stolen;
+};
 
-	if (waiting > 0)
-		bpf_loop(waiting < SUL_MAX_KICKS ? waiting : SUL_MAX_KICKS, kick_one, &kick_dom, 0);
+/* bpf_loop callback: take a task from the i-th nearest other domain's DSQ. */
+static long steal_one(u32 i, void *data)
+{
+	struct steal_ctx *sc = data;
+	u32 other = steal_order[DOM(sc->dom)][DOM(i)];
+
+	if (other >= nr_domains)
+		return 1;
+	if (!sul_dsq_move_to_local(other))
+		return 0;
+	dsq_depth[DOM(other)] = scx_bpf_dsq_nr_queued(other);
+	__sync_fetch_and_add(&stats_of(sc->dom)->steals, 1);
+	sc->stolen = true;
+	return 1;
 }
 
 void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u32 dom = DOM(dom_of_cpu(cpu));
 	struct drain_ctx dctx = {};
+	struct steal_ctx sc = { .dom = dom };
 	u32 key = dom;
 	s32 waiting;
 	void *rb;
-	u32 i;
 
 	rb = bpf_map_lookup_elem(&to_kern, &key);
 	/* Another CPU of the domain is draining: try again once it is done. */
@@ -685,8 +695,8 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	if (worker_held[DOM(dom)] &&
 	    (worker_needed[DOM(dom)] || (nr_queued[DOM(dom)] && !scx_bpf_dsq_nr_queued(dom))) &&
 	    release_worker(dom, cpu)) {
-		kick_for_waiting(dom, scx_bpf_dsq_nr_queued(dom) + dctx.inserted);
-		return;
+		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted;
+		goto kick;
 	}
 
 	/*
@@ -699,29 +709,30 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	 * N idle CPUs at once.
 	 */
 	if (dctx.inserted) {
-		kick_for_waiting(dom, scx_bpf_dsq_nr_queued(dom) + dctx.inserted - 1);
-		return;
+		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted - 1;
+		goto kick;
 	}
 
 	if (sul_dsq_move_to_local(dom)) {
 		/* No CPU idles beside a task waiting here: one for each. */
 		waiting = scx_bpf_dsq_nr_queued(dom);
 		dsq_depth[dom] = waiting;
-		kick_for_waiting(dom, waiting);
-		return;
+		goto kick;
 	}
 	dsq_depth[dom] = 0;
+	bpf_loop(nr_domains < SUL_MAX_DOMAINS ? nr_domains : SUL_MAX_DOMAINS, steal_one, &sc, 0);
+	return;
 
-	for (i = 0; i < SUL_MAX_DOMAINS && i < nr_domains; i++) {
-		u32 other = steal_order[DOM(dom)][DOM(i)];
+kick:
+	/* Wake an idle CPU (of dom, else of the nearest domain, which will
+	 * steal) for each task left waiting in DSQ dom. This CPU, about to
+	 * run something, may still be marked idle: a kick must not pick it. */
+	if (waiting > 0) {
+		scx_bpf_test_and_clear_cpu_idle(cpu);
+		/* A copy: a variable whose address is taken loses its bounds. */
+		u32 kick_dom = dom;
 
-		if (other >= nr_domains)
-			break;
-		if (sul_dsq_move_to_local(other)) {
-			dsq_depth[DOM(other)] = scx_bpf_dsq_nr_queued(other);
-			__sync_fetch_and_add(&stats_of(dom)->steals, 1);
-			return;
-		}
+		bpf_loop(waiting < SUL_MAX_KICKS ? waiting : SUL_MAX_KICKS, kick_one, &kick_dom, 0);
 	}
 }
 
