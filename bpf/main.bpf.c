@@ -610,15 +610,17 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 }
 
 /*
- * Runs domain @dom's held worker next on @cpu, which is dispatching. True
- * if it was put on @cpu's local DSQ: a task inserted into DSQ dom now would
- * reach it only after this ops.dispatch returns, too late to be taken by
- * it, and this CPU would run something else first.
+ * Releases domain @dom's held worker onto the head of DSQ dom (vtime 0).
+ * True if it did: the caller then returns without taking a task, because
+ * the worker reaches DSQ dom only after this ops.dispatch returns, and the
+ * kernel calls ops.dispatch again (balance_one()), whose consume takes the
+ * worker first. (Putting it straight on this CPU's local DSQ would be
+ * quicker, but a worker preempted inside a migrate_disable() section cannot
+ * be moved there, and the kernel unloads a scheduler that tries.)
  */
-static bool release_worker(u32 dom, s32 cpu)
+static bool release_worker(u32 dom)
 {
 	struct task_struct *p;
-	bool here;
 
 	if (!__sync_val_compare_and_swap(&worker_held[DOM(dom)], 1, 0))
 		return false;
@@ -626,18 +628,10 @@ static bool release_worker(u32 dom, s32 cpu)
 	p = bpf_task_from_pid(worker_pid[DOM(dom)]);
 	if (!p)
 		return false;
-	/* A CPU outside the plan belongs to domain 0 but not to its worker,
-	 * and a worker held inside a migrate_disable() section (a syscall)
-	 * cannot be moved to another CPU's local DSQ. */
-	here = bpf_cpumask_test_cpu(cpu, p->cpus_ptr) &&
-	       (!p->migration_disabled || scx_bpf_task_cpu(p) == cpu);
-	if (here)
-		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
-	else
-		sul_dsq_insert_vtime(p, dom, slice_ns, 0, 0);
+	sul_dsq_insert_vtime(p, dom, slice_ns, 0, 0);
 	bpf_task_release(p);
 	__sync_fetch_and_add(&stats_of(dom)->worker_runs, 1);
-	return here;
+	return true;
 }
 
 /*
@@ -699,7 +693,7 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 
 	if (worker_held[DOM(dom)] &&
 	    (worker_needed[DOM(dom)] || (nr_queued[DOM(dom)] && !scx_bpf_dsq_nr_queued(dom))) &&
-	    release_worker(dom, cpu)) {
+	    release_worker(dom)) {
 		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted;
 		goto kick;
 	}
