@@ -4,7 +4,7 @@
 # scheduler flags; VAR is QUALITY_SECS, FAIR_PCT, IDLE_PCT, LAT_X or
 # FAIRNESS=report, LATENCY=report)
 # For each config:
-#   - work conservation: a hog pinned to one CPU gets >= 98% of it, and
+#   - work conservation: a hog pinned to one CPU keeps it >= 98% busy, and
 #     with one hog per CPU the CPUs are idle < $IDLE_PCT% of the time (as
 #     SCHED_EXT tasks with --partial, the only ones partial mode schedules);
 #   - weighted fairness (not with --partial): hogs at nice -5, 0, 5, 19 and
@@ -79,10 +79,13 @@ for cfg in "$@"; do
   # shellcheck disable=SC2086
   start_sched $cfg
 
+  # The issue's words: the hog keeps its CPU at least 98% busy. The CPU's
+  # own idle time (/proc/stat) is checked; the hog's share is printed.
   taskset -c 1 python3 "$measure_dir/fairness.py" --mix 0 --per-cpu 1 --secs 5 --warmup 1 $ext > /tmp/pinned.log
-  busy=$(field "$(grep ^SUMMARY /tmp/pinned.log)" busy_cpus)
-  echo "$cfg: a hog pinned to CPU 1 kept it $busy busy"
-  ge "$busy" 0.98 || fail "$cfg: the pinned hog got $busy of its CPU"
+  pinned=$(grep ^SUMMARY /tmp/pinned.log)
+  idle=$(field "$pinned" idle_cpus)
+  echo "$cfg: a hog pinned to CPU 1 ran $(field "$pinned" busy_cpus) of it; CPU 1 was idle $idle"
+  ge 0.02 "$idle" || fail "$cfg: CPU 1 was idle $idle beside the hog pinned to it"
 
   fairness --mix 0 --per-cpu 1 --secs 5 --warmup 1 $ext
   idle=$(field "$fair" idle_cpus)
