@@ -1,5 +1,5 @@
 # Helpers for the benchmark scripts that run inside the VM (sourced by
-# bench/workloads.sh and bench/imbalance.sh).
+# bench/workloads.sh, bench/imbalance.sh, bench/fairness.sh and bench/latency.sh).
 
 # attach LOG FLAGS...: start $SCHED with FLAGS, its output in LOG, and wait
 # until the kernel says sched_ext is enabled; exit 1 with the log if it never does.

@@ -1,4 +1,5 @@
-# Host side of the VM benchmarks; sourced by bench/vm-bench and bench/vm-imbalance.
+# Host side of the VM benchmarks; sourced by bench/vm-bench, bench/vm-imbalance,
+# bench/vm-fairness and bench/vm-latency.
 #
 # A benchmark is a script that runs inside the VM and measures "items" (EEVDF,
 # then scheduler configurations). For each item it finishes, it appends one

@@ -16,6 +16,8 @@ import os
 import signal
 import time
 
+from fairness import schedstat
+
 
 def hog(cpus):
     if cpus is not None:
@@ -24,11 +26,6 @@ def hog(cpus):
     x = 0
     while True:
         x += 1
-
-
-def runtime_ns(pid):
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0])
 
 
 def main():
@@ -46,9 +43,9 @@ def main():
     try:
         time.sleep(args.pinned)
         os.sched_setaffinity(pids[0], everywhere)
-        start = [runtime_ns(p) for p in pids]
+        start = [schedstat(p)[0] for p in pids]
         time.sleep(args.secs)
-        end = [runtime_ns(p) for p in pids]
+        end = [schedstat(p)[0] for p in pids]
     finally:
         for p in pids:
             os.kill(p, signal.SIGTERM)
