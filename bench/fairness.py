@@ -80,16 +80,22 @@ def hog(level, ext):
 
 
 def idle_ticks(cpus):
-    """Idle and total jiffies of `cpus`, from /proc/stat."""
-    idle = total = 0
+    """{cpu: (idle, total jiffies)} for `cpus`, from /proc/stat."""
+    out = {}
     with open("/proc/stat") as f:
         for line in f:
             name, *ticks = line.split()
             if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
                 ticks = [int(t) for t in ticks[:8]]
-                idle += ticks[3] + ticks[4]
-                total += sum(ticks)
-    return idle, total
+                out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))
+    return out
+
+
+def idle_fractions(before, after):
+    """{cpu: fraction of the interval it was idle}."""
+    return {
+        c: (after[c][0] - before[c][0]) / max(after[c][1] - before[c][1], 1) for c in sorted(after) if c in before
+    }
 
 
 def schedstat(pid):
@@ -149,10 +155,12 @@ def main():
         )
         worst_by_level[level] = max(worst_by_level.get(level, 0.0), err)
     big = [e for e, x in zip(errs, expected) if x >= args.big]
+    idle = idle_fractions(idle0, idle1)
+    print("IDLE " + " ".join(f"cpu{c}={f:.3f}" for c, f in idle.items()))
     print(
         f"SUMMARY tasks={len(levels)} cpus={cpus} worst_err_pct={max(errs):.1f} "
         f"worst_big_err_pct={max(big) if big else 0:.1f} jain={jain:.4f} "
-        f"min_runs={min(runs)} busy_cpus={sum(actual):.2f} idle_cpus={cpus * (idle1[0] - idle0[0]) / max(idle1[1] - idle0[1], 1):.3f} "
+        f"min_runs={min(runs)} busy_cpus={sum(actual):.2f} idle_cpus={sum(idle.values()):.3f} "
         "nice=" + ",".join(f"{l}:{worst_by_level[l]:.1f}" for l in mix if l in worst_by_level)
     )
 

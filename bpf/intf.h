@@ -51,6 +51,18 @@ struct sul_dom_clock {
 	u64 pad[SUL_CACHELINE / 8 - 1];
 };
 
+/* What a domain's worker tells BPF, on a cache line of its own (written by
+ * that worker only, read by the domain's CPUs). */
+struct sul_dom_user {
+	u64 nr_queued;	/* tasks it holds */
+	/* Decisions it has pushed into to_kern, ever. With the decisions BPF
+	 * has drained (dispatches + stale in sul_dom_stats), what is still in
+	 * the ring. Stored before the worker yields, so it is current while
+	 * BPF holds the worker. */
+	u64 nr_sent;
+	u64 pad[SUL_CACHELINE / 8 - 2];
+};
+
 /* A runnable task handed to user space (kernel -> user). */
 struct sul_enqueued {
 	s32 pid;
@@ -108,6 +120,9 @@ struct sul_dom_stats {
 	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
 	u64 worker_runs;	/* times BPF released the held worker */
 	u64 kept_alone;		/* slices renewed in the kernel: alone, nothing waiting */
+	u64 kept_first;		/* slices renewed in the kernel: still first (fast path) */
+	u64 kept_last;		/* short slices renewed: nothing else here, worker busy */
+	u64 fast_wakeups;	/* woken tasks BPF put on an idle CPU (fast path) */
 	u64 preempts;		/* CPUs preempted for a woken task */
 	/* Of the woken tasks user space ordered that started running: how
 	 * many, and their total wait from wakeup to decision (in user space)

@@ -72,6 +72,9 @@ const SCX_EXIT_ERROR: i32 = 1024;
 pub struct LoadOptions<'a> {
     pub plan: &'a Plan,
     pub partial: bool,
+    /// Let BPF renew the slice of a task user space would put first again
+    /// (see keep_first() in bpf/main.bpf.c).
+    pub fast_path: bool,
     pub verbose: bool,
     /// Size of each domain's ring buffer in each direction (power of two).
     pub ringbuf_bytes: u32,
@@ -152,9 +155,11 @@ impl<'obj> Session<'obj> {
         rodata.min_slice_ns = crate::vruntime::MIN_SLICE_NS;
         rodata.sleeper_credit_ns = crate::vruntime::SLEEPER_CREDIT_NS;
         rodata.wakeup_gran_ns = crate::vruntime::WAKEUP_GRAN_NS;
+        rodata.min_debt_ns = crate::vruntime::MIN_DEBT_NS;
         // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
         // hold and release them: they sleep in epoll and BPF wakes them.
         rodata.sleeping_workers = opts.partial;
+        rodata.fast_path = opts.fast_path;
         for cpu in 0..nr_possible {
             // CPUs outside the plan (offline, or not ours to use) still run
             // sched_ext tasks; they take work from domain 0.
@@ -325,6 +330,9 @@ pub struct BpfDomainStats {
     pub steals: u64,
     pub worker_runs: u64,
     pub kept_alone: u64,
+    pub kept_first: u64,
+    pub kept_last: u64,
+    pub fast_wakeups: u64,
     pub preempts: u64,
     pub waits: u64,
     pub wait_user_ns: u64,
@@ -361,7 +369,15 @@ impl Shared {
     pub fn publish_queued(&self, dom: DomainId, n: u64) {
         let i = dom.0 as usize % MAX_DOMAINS;
         // SAFETY: in-bounds field of the live bss.
-        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).nr_queued[i])) }.store(n, Ordering::Relaxed);
+        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).dom_users[i].nr_queued)) }.store(n, Ordering::Relaxed);
+    }
+
+    /// Tells BPF how many decisions domain `dom` has sent, ever (see
+    /// `struct sul_dom_user` in intf.h).
+    pub fn publish_sent(&self, dom: DomainId, n: u64) {
+        let i = dom.0 as usize % MAX_DOMAINS;
+        // SAFETY: in-bounds field of the live bss.
+        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).dom_users[i].nr_sent)) }.store(n, Ordering::Relaxed);
     }
 
     /// Times BPF's heartbeat timer has fired.
@@ -401,6 +417,9 @@ impl Shared {
                 steals: rd(std::ptr::addr_of_mut!((*s).steals)),
                 worker_runs: rd(std::ptr::addr_of_mut!((*s).worker_runs)),
                 kept_alone: rd(std::ptr::addr_of_mut!((*s).kept_alone)),
+                kept_first: rd(std::ptr::addr_of_mut!((*s).kept_first)),
+                kept_last: rd(std::ptr::addr_of_mut!((*s).kept_last)),
+                fast_wakeups: rd(std::ptr::addr_of_mut!((*s).fast_wakeups)),
                 preempts: rd(std::ptr::addr_of_mut!((*s).preempts)),
                 waits: rd(std::ptr::addr_of_mut!((*s).waits)),
                 wait_user_ns: rd(std::ptr::addr_of_mut!((*s).wait_user_ns)),
@@ -519,7 +538,9 @@ pub trait DomainChannel {
     /// Asks BPF to run `peer`'s worker, which has migrants in its inbox;
     /// false when the channel is full.
     fn wake_peer(&mut self, peer: DomainId) -> bool;
-    /// Tells BPF how many tasks this domain holds in user space.
+    /// Tells BPF how many tasks this domain holds in user space (and how
+    /// many decisions it has sent, which the fast path compares with what
+    /// BPF drained).
     fn publish_queued(&mut self, n: u64);
     /// Lets the CPU run what was just dispatched.
     fn yield_cpu(&mut self);
@@ -576,6 +597,7 @@ impl DomainChannel for KernelChannel {
 
     fn publish_queued(&mut self, n: u64) {
         self.shared.publish_queued(self.dom, n);
+        self.shared.publish_sent(self.dom, self.sent);
     }
 
     fn clock(&self) -> Vruntime {

@@ -55,6 +55,18 @@ pub struct Cli {
     #[arg(short, long)]
     pub partial: bool,
 
+    /// Send every task through user space, at every wakeup and every slice
+    /// end, as the C example does. By default BPF skips the round trip
+    /// through the worker where user space would decide the same, and
+    /// charges and places vruntime exactly as user space does: a woken task
+    /// goes straight to an idle CPU of a domain where nothing waits (`fast=`
+    /// in the stats line); a task whose slice ended keeps its CPU if nothing
+    /// else wants it (`alone=`), if it is still first in line (`first=`),
+    /// or, for one short slice, if its CPU would otherwise idle while the
+    /// worker is busy elsewhere (`last=`). For comparing and debugging.
+    #[arg(long)]
+    pub no_fast_path: bool,
+
     /// Seconds between statistics lines on stdout; 0 turns them off.
     #[arg(long, default_value_t = 1, value_name = "SECS")]
     pub stats_interval: u64,
@@ -133,6 +145,7 @@ mod tests {
         assert_eq!(cli.domains, DomainSpec::Single);
         assert_eq!(cli.batch, 8);
         assert!(!cli.partial);
+        assert!(!cli.no_fast_path, "the fast path is on by default");
         assert_eq!(cli.stats_interval, 1);
     }
 

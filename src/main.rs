@@ -47,6 +47,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     let cfg = RunConfig {
         batch: cli.batch as usize,
         partial: cli.partial,
+        fast_path: !cli.no_fast_path,
         verbose: cli.verbose,
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),

@@ -40,6 +40,7 @@ const INBOX_CAPACITY: usize = 4096;
 pub struct RunConfig {
     pub batch: usize,
     pub partial: bool,
+    pub fast_path: bool,
     pub verbose: bool,
     pub ringbuf_bytes: u32,
     pub stats_interval: Option<Duration>,
@@ -61,6 +62,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
         &LoadOptions {
             plan,
             partial: cfg.partial,
+            fast_path: cfg.fast_path,
             verbose: cfg.verbose,
             ringbuf_bytes: cfg.ringbuf_bytes,
         },

@@ -33,6 +33,9 @@ impl_add!(BpfDomainStats {
     steals,
     worker_runs,
     kept_alone,
+    kept_first,
+    kept_last,
+    fast_wakeups,
     preempts,
     waits,
     wait_user_ns,
@@ -128,13 +131,16 @@ impl Snapshot {
         let mut out = String::new();
         let _ = write!(
             out,
-            "bpf enqueues: kern={} user={} failed={} total={} alone={} | user space: enqueues={} dispatches={} \
+            "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} first={} fast={} | user space: enqueues={} dispatches={} \
              stale={} queued={} | steals={} preempts={} heartbeats={} | wait us: user={} dsq={}",
             k.kernel_enqueues,
             k.user_enqueues,
             k.failed,
             k.kernel_enqueues + k.user_enqueues + k.failed,
             k.kept_alone,
+            k.kept_last,
+            k.kept_first,
+            k.fast_wakeups,
             u.received,
             u.dispatched,
             k.stale + u.replaced_stale,
