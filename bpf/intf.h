@@ -120,9 +120,7 @@ struct sul_dom_stats {
 	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
 	u64 worker_runs;	/* times BPF released the held worker */
 	u64 kept_alone;		/* slices renewed in the kernel: alone, nothing waiting */
-	u64 kept_first;		/* slices renewed in the kernel: still first (fast path) */
 	u64 kept_last;		/* short slices renewed: nothing else here, worker busy */
-	u64 fast_wakeups;	/* woken tasks BPF put on an idle CPU (fast path) */
 	u64 preempts;		/* CPUs preempted for a woken task */
 	/* Of the woken tasks user space ordered that started running: how
 	 * many, and their total wait from wakeup to decision (in user space)

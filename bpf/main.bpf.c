@@ -15,10 +15,8 @@
  *
  * The fast path skips the trip through user space where its decision is
  * already known, and charges and places vruntime exactly as user space
- * does (--no-fast-path turns it off): a woken task goes straight to an idle
- * CPU of a domain whose worker has nothing to decide (fast_wakeup()); a
- * task whose slice ended keeps its CPU when nothing else wants it, or when
- * it is still first in line (keep_last(), keep_first()).
+ * does (--no-fast-path turns it off): a task whose slice ended on a CPU that
+ * found nothing else to run keeps it (keep_last()).
  *
  * Domain d is the domain of the CPU the task is on. ops.dispatch on a CPU of
  * domain d drains to_kern[d] into DSQ d, then takes from DSQ d, then from the
@@ -72,8 +70,8 @@ const volatile u64 min_slice_ns = SCX_SLICE_DFL_NS / 20;
  * woken one preempts it. */
 const volatile u64 sleeper_credit_ns = SCX_SLICE_DFL_NS;
 const volatile u64 wakeup_gran_ns = SCX_SLICE_DFL_NS / 4;
-/* The least the debt bound can be (src/vruntime.rs, MIN_DEBT_NS): a
- * placement within it is one user space would not clamp. */
+/* The least the debt bound can be (src/vruntime.rs, MIN_DEBT_NS): a task
+ * further ahead than this is one user space may push back. */
 const volatile u64 min_debt_ns = 2 * SCX_SLICE_DFL_NS;
 const volatile bool sleeping_workers;
 /* --no-fast-path clears it: every decision then goes through user space. */
@@ -122,7 +120,6 @@ struct task_ctx {
 	s32 worker_dom;		/* -1 unless this is a worker thread */
 	bool in_user;		/* sent to user space, not dispatched since */
 	bool force_local;	/* select_cpu found an idle CPU for it */
-	bool fast_wake;		/* select_cpu found an idle CPU in a quiet domain */
 	/* Its current run was decided in user space: its vruntime is fresh
 	 * and advances its domain's clock when it starts (ops.running). */
 	bool from_user;
@@ -440,20 +437,6 @@ static bool decisions_drained(u32 dom)
 }
 
 /*
- * Everything domain @dom's worker knows, BPF knows too: the worker is held
- * (so it is not in the middle of a round, and what it published before it
- * yielded is current), holds nothing, nothing is on the way to it, and
- * every decision it sent has been drained into the DSQ. The fast path
- * makes user space's decision only then: before, a task kept its CPU while
- * the tasks the worker was still handling waited, and a light task ran far
- * past its share. Never in partial mode, where workers are not held.
- */
-static bool worker_settled(u32 dom)
-{
-	return worker_held[DOM(dom)] && user_side_empty(dom) && decisions_drained(dom);
-}
-
-/*
  * Nothing of domain @dom waits anywhere: not in its DSQ, not in user space,
  * not on the way there or back (a running worker may hold tasks it has not
  * published yet; its decisions may not be drained yet). A task that is the last one on its CPU can then keep
@@ -465,76 +448,29 @@ static bool domain_quiet(u32 dom)
 	       decisions_drained(dom);
 }
 
-/* The vtime of the first task in DSQ @dom, if it holds any. */
-static bool dsq_first_vtime(u32 dom, u64 *vtime)
+/*
+ * @p's vruntime with its runtime since its last charge charged, placed as
+ * user space would place it at its next trip (src/vruntime.rs, place: v +
+ * ran * 1024 / w, at least the clock minus the sleeper credit), for a task
+ * of the domain whose clock its vruntime is on. Without the lower bound a
+ * task that keeps its CPU without that trip while entitled to more than
+ * the CPU (a nice -5 hog among nice 0 ones) would fall ever further behind
+ * the clock, and a task pinned to its CPU, queued at the clock, would wait
+ * for it to catch up: under the scx CI stress, a runnable task stall.
+ */
+static __always_inline u64 charged_vtime(struct task_struct *p, struct task_ctx *tctx)
 {
-	struct bpf_iter_scx_dsq it;
-	struct task_struct *p;
-	bool found = false;
+	u64 v = tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / task_weight(p);
+	u64 floor = clock_of(tctx->vruntime_dom) - sleeper_credit_ns;
 
-	if (!bpf_iter_scx_dsq_new(&it, dom, 0)) {
-		p = bpf_iter_scx_dsq_next(&it);
-		if (p) {
-			*vtime = p->scx.dsq_vtime;
-			found = true;
-		}
-	}
-	bpf_iter_scx_dsq_destroy(&it);
-	return found;
+	return (s64)(v - floor) < 0 ? floor : v;
 }
 
-/*
- * Charge @p's runtime since its last charge to its vruntime, here, exactly
- * as user space would at its next trip (src/vruntime.rs, charge: ran * 1024
- * / weight): for a task that keeps its CPU without that trip.
- */
+/* Charge @p here, for a task that keeps its CPU without the trip. */
 static __always_inline void charge_in_kernel(struct task_struct *p, struct task_ctx *tctx)
 {
-	u64 ran = p->se.sum_exec_runtime - tctx->charged_exec_runtime;
-
-	tctx->vruntime += ran * 1024 / task_weight(p);
+	tctx->vruntime = charged_vtime(p, tctx);
 	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-}
-
-/*
- * The fast path for a woken task for which select_cpu found an idle CPU in
- * a domain where nothing waits, anywhere: user space would dispatch it at
- * once, and that CPU would take it. BPF places it as user space would
- * (src/vruntime.rs, place and renormalise): a new task half a slice after
- * the clock; a known one charged, its lag against its old domain's clock
- * carried to this one, and no more than the sleeper credit behind it. Only
- * a placement the debt bound would not clamp is taken here (min_debt_ns,
- * the least that bound can be); any other goes through user space. It then
- * runs on that CPU at once, with the slice user space would give it.
- */
-static bool fast_wakeup(struct task_struct *p, struct task_ctx *tctx, u32 dom)
-{
-	u32 w = task_weight(p);
-	u64 now = clock_of(dom), slice, v;
-	s64 lag;
-
-	slice = slice_ns * w / 1024;
-	slice = slice < min_slice_ns ? min_slice_ns : (slice > slice_ns ? slice_ns : slice);
-	if (tctx->vruntime_dom >= nr_domains) {
-		v = now + slice * 1024 / w / 2;
-	} else {
-		lag = (s64)(tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / w -
-			    clock_of(tctx->vruntime_dom));
-		if (lag > (s64)min_debt_ns)
-			return false;
-		if (lag < -(s64)sleeper_credit_ns)
-			lag = -(s64)sleeper_credit_ns;
-		v = now + lag;
-	}
-	tctx->vruntime = v;
-	tctx->vruntime_dom = dom;
-	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-	tctx->from_user = true;
-	tctx->in_user = false;
-	tctx->slice = slice;
-	tctx->sent_at = 0;
-	tctx->decided_at = 0;
-	return true;
 }
 
 /*
@@ -563,8 +499,7 @@ static bool keep_last(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64
 		return false;
 	/* Not a task user space would push back (past the least debt bound):
 	 * a light task would run on, and have the excess forgiven. */
-	if ((s64)(tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / task_weight(p) -
-		  clock_of(tctx->vruntime_dom)) > (s64)min_debt_ns)
+	if ((s64)(charged_vtime(p, tctx) - clock_of(tctx->vruntime_dom)) > (s64)min_debt_ns)
 		return false;
 	charge_in_kernel(p, tctx);
 	__sync_fetch_and_add(&stats_of(dom)->kept_last, 1);
@@ -612,25 +547,11 @@ s32 BPF_STRUCT_OPS(sul_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake
 {
 	struct task_ctx *tctx = task_ctx_of(p);
 	s32 cpu;
-	u32 dom;
 
 	if (!tctx)
 		return prev_cpu;
-	tctx->fast_wake = false;
-	if (tctx->worker_dom < 0 && !keep_in_kernel(p, dom_of_cpu(prev_cpu))) {
-		bool idle = false;
-
-		if (!fast_path)
-			return prev_cpu;
-		/* The fast path (see fast_wakeup()): an idle CPU, the previous
-		 * one or else one nearby, as the kernel's default picks it. */
-		cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &idle);
-		if (!idle)
-			return prev_cpu;
-		dom = dom_of_cpu(cpu);
-		tctx->fast_wake = !scx_bpf_dsq_nr_queued(dom) && worker_settled(dom);
-		return cpu;
-	}
+	if (tctx->worker_dom < 0 && !keep_in_kernel(p, dom_of_cpu(prev_cpu)))
+		return prev_cpu;
 
 	/* Workers and tasks kept in the kernel: an idle CPU they may use. */
 	if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
@@ -666,14 +587,6 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	if (keep_in_kernel(p, dom)) {
 		enqueue_in_kernel(p, tctx, cpu, dom, enq_flags);
 		return;
-	}
-	if (tctx->fast_wake) {
-		tctx->fast_wake = false;
-		if ((enq_flags & SCX_ENQ_WAKEUP) && fast_wakeup(p, tctx, dom)) {
-			__sync_fetch_and_add(&stats_of(dom)->fast_wakeups, 1);
-			sul_dsq_insert(p, SCX_DSQ_LOCAL, tctx->slice, enq_flags);
-			return;
-		}
 	}
 
 	/* The fast path: BPF renews the slice when user space would decide
@@ -725,41 +638,6 @@ void BPF_STRUCT_OPS(sul_dequeue, struct task_struct *p, u64 deq_flags)
 	tctx->in_user = false;
 	if (tctx->worker_dom >= 0)
 		worker_held[DOM(tctx->worker_dom)] = 0;
-}
-
-/*
- * The fast path for @prev, whose slice ended on @cpu of domain @dom: if user
- * space would only put it back first in line, it keeps the CPU, charged
- * here, with a new slice. That is the case when the worker has nothing
- * BPF does not know about (worker_settled(): with one domain it hands out
- * all it holds, so the DSQ is the whole queue) and the charged vruntime is
- * still below the DSQ's first. This is decided here, before this CPU takes
- * anything from the DSQ: once a task is on a CPU's local DSQ it runs there
- * whatever returns to the DSQ meanwhile. Without it, a task entitled to a
- * whole CPU (a nice -5 hog among nice 0 ones) loses the CPU at every slice
- * end for a trip through the worker, 5-11% of its share in the VM. A task
- * preempted for a woken one (its CPU no longer preemptible) never stays.
- */
-static bool keep_first(struct task_struct *prev, s32 cpu, u32 dom)
-{
-	struct task_ctx *tctx;
-	u64 ran, vtime, first;
-
-	if (!fast_path || !(prev->scx.flags & SCX_TASK_QUEUED) || cpu < 0 || cpu >= SUL_MAX_CPUS ||
-	    !cpu_ctxs[cpu & (SUL_MAX_CPUS - 1)].preemptible)
-		return false;
-	tctx = task_ctx_of(prev);
-	if (!tctx || tctx->worker_dom >= 0 || !tctx->from_user || tctx->vruntime_dom != dom || !tctx->slice ||
-	    !worker_settled(dom))
-		return false;
-	ran = prev->se.sum_exec_runtime - tctx->charged_exec_runtime;
-	vtime = tctx->vruntime + ran * 1024 / task_weight(prev);
-	if (dsq_first_vtime(dom, &first) && (s64)(vtime - first) >= 0)
-		return false;
-	charge_in_kernel(prev, tctx);
-	prev->scx.slice = tctx->slice;
-	__sync_fetch_and_add(&stats_of(dom)->kept_first, 1);
-	return true;
 }
 
 struct drain_ctx {
@@ -894,9 +772,6 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	u32 key = dom;
 	s32 waiting;
 	void *rb;
-
-	if (prev && keep_first(prev, cpu, dom))
-		return;
 
 	rb = bpf_map_lookup_elem(&to_kern, &key);
 	/* Another CPU of the domain is draining: try again once it is done. */

@@ -72,8 +72,8 @@ const SCX_EXIT_ERROR: i32 = 1024;
 pub struct LoadOptions<'a> {
     pub plan: &'a Plan,
     pub partial: bool,
-    /// Let BPF renew the slice of a task user space would put first again
-    /// (see keep_first() in bpf/main.bpf.c).
+    /// Let BPF renew the slice of a task whose CPU found nothing else to
+    /// run (see keep_last() in bpf/main.bpf.c).
     pub fast_path: bool,
     pub verbose: bool,
     /// Size of each domain's ring buffer in each direction (power of two).
@@ -330,9 +330,7 @@ pub struct BpfDomainStats {
     pub steals: u64,
     pub worker_runs: u64,
     pub kept_alone: u64,
-    pub kept_first: u64,
     pub kept_last: u64,
-    pub fast_wakeups: u64,
     pub preempts: u64,
     pub waits: u64,
     pub wait_user_ns: u64,
@@ -417,9 +415,7 @@ impl Shared {
                 steals: rd(std::ptr::addr_of_mut!((*s).steals)),
                 worker_runs: rd(std::ptr::addr_of_mut!((*s).worker_runs)),
                 kept_alone: rd(std::ptr::addr_of_mut!((*s).kept_alone)),
-                kept_first: rd(std::ptr::addr_of_mut!((*s).kept_first)),
                 kept_last: rd(std::ptr::addr_of_mut!((*s).kept_last)),
-                fast_wakeups: rd(std::ptr::addr_of_mut!((*s).fast_wakeups)),
                 preempts: rd(std::ptr::addr_of_mut!((*s).preempts)),
                 waits: rd(std::ptr::addr_of_mut!((*s).waits)),
                 wait_user_ns: rd(std::ptr::addr_of_mut!((*s).wait_user_ns)),

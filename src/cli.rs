@@ -55,15 +55,13 @@ pub struct Cli {
     #[arg(short, long)]
     pub partial: bool,
 
-    /// Send every task through user space, at every wakeup and every slice
-    /// end, as the C example does. By default BPF skips the round trip
-    /// through the worker where user space would decide the same, and
-    /// charges and places vruntime exactly as user space does: a woken task
-    /// goes straight to an idle CPU of a domain where nothing waits (`fast=`
-    /// in the stats line); a task whose slice ended keeps its CPU if nothing
-    /// else wants it (`alone=`), if it is still first in line (`first=`),
-    /// or, for one short slice, if its CPU would otherwise idle while the
-    /// worker is busy elsewhere (`last=`). For comparing and debugging.
+    /// Send every task through user space at every slice end, as the C
+    /// example does. By default a task whose slice ended on a CPU that found
+    /// nothing else to run keeps that CPU without the round trip through
+    /// the worker: for another slice if nothing else wants it (`alone=` in
+    /// the stats line), or for one short slice, charged as user space
+    /// charges it, if its CPU would otherwise idle while the worker is busy
+    /// elsewhere (`last=`). For comparing and debugging.
     #[arg(long)]
     pub no_fast_path: bool,
 

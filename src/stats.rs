@@ -33,9 +33,7 @@ impl_add!(BpfDomainStats {
     steals,
     worker_runs,
     kept_alone,
-    kept_first,
     kept_last,
-    fast_wakeups,
     preempts,
     waits,
     wait_user_ns,
@@ -131,7 +129,7 @@ impl Snapshot {
         let mut out = String::new();
         let _ = write!(
             out,
-            "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} first={} fast={} | user space: enqueues={} dispatches={} \
+            "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} | user space: enqueues={} dispatches={} \
              stale={} queued={} | steals={} preempts={} heartbeats={} | wait us: user={} dsq={}",
             k.kernel_enqueues,
             k.user_enqueues,
@@ -139,8 +137,6 @@ impl Snapshot {
             k.kernel_enqueues + k.user_enqueues + k.failed,
             k.kept_alone,
             k.kept_last,
-            k.kept_first,
-            k.fast_wakeups,
             u.received,
             u.dispatched,
             k.stale + u.replaced_stale,

@@ -217,13 +217,16 @@ fn vm_llc_cpu_hotplug_restarts_the_scheduler() {
     scenario("llc", 400, "hotplug.sh", &[], "PASS hotplug");
 }
 
+/// Shares over 20 s, as the issue states them: over 10 s a capped task's
+/// share (nice -5 among nice 0, entitled to a whole CPU) swung from 3% to
+/// 11% short between runs in the emulator.
 #[test]
 fn vm_flat_scheduling_quality() {
     scenario(
         "flat",
-        900,
+        1200,
         "quality.sh",
-        &["--domains 1", "--domains 1 --partial"],
+        &["QUALITY_SECS=20", "--domains 1", "--domains 1 --partial"],
         "PASS quality --domains 1 --domains 1 --partial",
     );
 }
