@@ -476,34 +476,29 @@ static __always_inline void charge_in_kernel(struct task_struct *p, struct task_
 /*
  * The fast path for a task whose slice ended on a CPU that found nothing
  * else to run (SCX_ENQ_LAST: the DSQs it may take from are empty). True if
- * it keeps the CPU:
- *   - nothing of the domain waits anywhere: for another slice, uncharged
- *     (no task wanted the CPU; charging it would put the task far behind
- *     the first one that does);
+ * it keeps the CPU, charged and placed as user space would charge and place
+ * it at its next trip:
+ *   - nothing of the domain waits anywhere: for another slice (`alone`);
  *   - tasks of the domain wait in user space, or on the way there, with
  *     the worker busy on another CPU: sending this one after them would
  *     leave its CPU idle for the whole round trip. It keeps the CPU for the
- *     shortest slice, charged; by then the worker's decisions are in the
+ *     shortest slice (`last`); by then the worker's decisions are in the
  *     DSQ, and it competes with them. With several domains this trip was
  *     most of the CPUs' idle time beside one hog per CPU.
+ * Never a task charged past the least debt bound: user space may push it
+ * back, and a light task renewed here ran several times its share (an
+ * uncharged renewal gave a SCHED_IDLE hog three times its share at 2x).
  */
 static bool keep_last(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64 enq_flags)
 {
-	if (domain_quiet(dom)) {
-		tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-		__sync_fetch_and_add(&stats_of(dom)->kept_alone, 1);
-		sul_dsq_insert(p, SCX_DSQ_LOCAL, tctx->slice, enq_flags);
-		return true;
-	}
-	if (!tctx->from_user || tctx->vruntime_dom >= nr_domains)
-		return false;
-	/* Not a task user space would push back (past the least debt bound):
-	 * a light task would run on, and have the excess forgiven. */
-	if ((s64)(charged_vtime(p, tctx) - clock_of(tctx->vruntime_dom)) > (s64)min_debt_ns)
+	bool quiet = domain_quiet(dom);
+
+	if (!tctx->from_user || tctx->vruntime_dom >= nr_domains ||
+	    (s64)(charged_vtime(p, tctx) - clock_of(tctx->vruntime_dom)) > (s64)min_debt_ns)
 		return false;
 	charge_in_kernel(p, tctx);
-	__sync_fetch_and_add(&stats_of(dom)->kept_last, 1);
-	sul_dsq_insert(p, SCX_DSQ_LOCAL, min_slice_ns, enq_flags);
+	__sync_fetch_and_add(quiet ? &stats_of(dom)->kept_alone : &stats_of(dom)->kept_last, 1);
+	sul_dsq_insert(p, SCX_DSQ_LOCAL, quiet ? tctx->slice : min_slice_ns, enq_flags);
 	return true;
 }
 
@@ -591,9 +586,20 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 
 	/* The fast path: BPF renews the slice when user space would decide
 	 * the same, or when the trip would only idle the CPU. */
-	if (fast_path && !(enq_flags & SCX_ENQ_WAKEUP) && tctx->slice) {
-		if ((enq_flags & SCX_ENQ_LAST) && keep_last(p, tctx, dom, enq_flags))
+	if ((enq_flags & SCX_ENQ_LAST) && tctx->slice) {
+		if (fast_path && keep_last(p, tctx, dom, enq_flags))
 			return;
+		/*
+		 * Without it (one domain): alone on its CPU with nothing of the
+		 * domain waiting anywhere, it keeps running, uncharged: no task
+		 * wanted the CPU, and user space would decide the same.
+		 */
+		if (!fast_path && domain_quiet(dom)) {
+			tctx->charged_exec_runtime = p->se.sum_exec_runtime;
+			__sync_fetch_and_add(&stats_of(dom)->kept_alone, 1);
+			sul_dsq_insert(p, SCX_DSQ_LOCAL, tctx->slice, enq_flags);
+			return;
+		}
 	}
 
 	key = dom;

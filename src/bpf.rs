@@ -73,7 +73,7 @@ pub struct LoadOptions<'a> {
     pub plan: &'a Plan,
     pub partial: bool,
     /// Let BPF renew the slice of a task whose CPU found nothing else to
-    /// run (see keep_last() in bpf/main.bpf.c).
+    /// run (see keep_last() in bpf/main.bpf.c); only with several domains.
     pub fast_path: bool,
     pub verbose: bool,
     /// Size of each domain's ring buffer in each direction (power of two).
@@ -159,7 +159,13 @@ impl<'obj> Session<'obj> {
         // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
         // hold and release them: they sleep in epoll and BPF wakes them.
         rodata.sleeping_workers = opts.partial;
-        rodata.fast_path = opts.fast_path;
+        // With one domain the worker hands the kernel everything it holds,
+        // so a slice end costs its CPU little idle time, and the reference's
+        // trip through user space at every slice end keeps weights exact
+        // (renewals in BPF gave nice 19 and SCHED_IDLE hogs 2-3 times their
+        // share at 2x overcommit). With several domains that trip left CPUs
+        // idle beside one hog per CPU 9-16% of the time.
+        rodata.fast_path = opts.fast_path && nr_domains > 1;
         for cpu in 0..nr_possible {
             // CPUs outside the plan (offline, or not ours to use) still run
             // sched_ext tasks; they take work from domain 0.
