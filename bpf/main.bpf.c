@@ -586,21 +586,8 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 
 	/* The fast path: BPF renews the slice when user space would decide
 	 * the same, or when the trip would only idle the CPU. */
-	if ((enq_flags & SCX_ENQ_LAST) && tctx->slice) {
-		if (fast_path && keep_last(p, tctx, dom, enq_flags))
-			return;
-		/*
-		 * Without it (one domain): alone on its CPU with nothing of the
-		 * domain waiting anywhere, it keeps running, uncharged: no task
-		 * wanted the CPU, and user space would decide the same.
-		 */
-		if (!fast_path && domain_quiet(dom)) {
-			tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-			__sync_fetch_and_add(&stats_of(dom)->kept_alone, 1);
-			sul_dsq_insert(p, SCX_DSQ_LOCAL, tctx->slice, enq_flags);
-			return;
-		}
-	}
+	if (fast_path && (enq_flags & SCX_ENQ_LAST) && tctx->slice && keep_last(p, tctx, dom, enq_flags))
+		return;
 
 	key = dom;
 	rb = bpf_map_lookup_elem(&to_user, &key);

@@ -160,11 +160,12 @@ impl<'obj> Session<'obj> {
         // hold and release them: they sleep in epoll and BPF wakes them.
         rodata.sleeping_workers = opts.partial;
         // With one domain the worker hands the kernel everything it holds,
-        // so a slice end costs its CPU little idle time, and the reference's
-        // trip through user space at every slice end keeps weights exact
-        // (renewals in BPF gave nice 19 and SCHED_IDLE hogs 2-3 times their
-        // share at 2x overcommit). With several domains that trip left CPUs
-        // idle beside one hog per CPU 9-16% of the time.
+        // so a slice end costs its CPU little idle time (0.7-2.8%), and the
+        // reference's trip through user space at every slice end keeps
+        // weights exact (renewals in BPF, charged or not, gave nice 19 and
+        // SCHED_IDLE hogs 2-3 times their share at 2x overcommit). With
+        // several domains that trip left CPUs idle beside one hog per CPU
+        // 9-16% of the time.
         rodata.fast_path = opts.fast_path && nr_domains > 1;
         for cpu in 0..nr_possible {
             // CPUs outside the plan (offline, or not ours to use) still run
