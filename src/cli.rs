@@ -56,8 +56,9 @@ pub struct Cli {
     pub partial: bool,
 
     /// Send every task through user space at every slice end, as the C
-    /// example does (--domains 1 always does). By default, with
-    /// several domains, a task whose slice ended on a CPU that found
+    /// example does (--domains 1 always does, except with --partial). By
+    /// default, with several domains or --partial, a task whose slice ended
+    /// on a CPU that found
     /// nothing else to run keeps that CPU without the round trip through
     /// the worker, charged as user space charges it: for another slice if
     /// nothing else wants it (`alone=` in the stats line), or for one short
