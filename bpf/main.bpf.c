@@ -324,6 +324,29 @@ static __always_inline u64 allowed_domains_of(struct task_struct *p, u32 dom)
 	return 1ULL << (dom & 63);
 }
 
+s32 BPF_STRUCT_OPS(sul_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+	s32 cpu;
+
+	if (!tctx)
+		return prev_cpu;
+	if (tctx->worker_dom < 0 && !keep_in_kernel(p, dom_of_cpu(prev_cpu)))
+		return prev_cpu;
+
+	/* Workers and tasks kept in the kernel: an idle CPU they may use. */
+	if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
+		tctx->force_local = true;
+		return prev_cpu;
+	}
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0) {
+		tctx->force_local = true;
+		return cpu;
+	}
+	return prev_cpu;
+}
+
 static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	u32 dom = DOM(tctx->worker_dom);
@@ -416,18 +439,6 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
 		preempt_cpu_for(p, bpf_get_smp_processor_id(), dom, vtime);
 }
 
-/* Nothing of domain @dom waits in user space or on the way there. */
-static bool user_side_empty(u32 dom)
-{
-	u32 key = dom;
-	void *rb;
-
-	if (worker_needed[DOM(dom)] || nr_queued_of(dom))
-		return false;
-	rb = bpf_map_lookup_elem(&to_user, &key);
-	return rb && !bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
-}
-
 /* Every decision domain @dom's worker sent has been drained into its DSQ. */
 static bool decisions_drained(u32 dom)
 {
@@ -439,13 +450,20 @@ static bool decisions_drained(u32 dom)
 /*
  * Nothing of domain @dom waits anywhere: not in its DSQ, not in user space,
  * not on the way there or back (a running worker may hold tasks it has not
- * published yet; its decisions may not be drained yet). A task that is the last one on its CPU can then keep
- * the CPU without a trip through user space, which would decide the same.
+ * published yet; its decisions may not be drained yet). A task that is the
+ * last one on its CPU can then keep the CPU without a trip through user
+ * space, which would decide the same.
  */
 static bool domain_quiet(u32 dom)
 {
-	return !scx_bpf_dsq_nr_queued(dom) && !worker_running[DOM(dom)] && user_side_empty(dom) &&
-	       decisions_drained(dom);
+	u32 key = dom;
+	void *rb;
+
+	if (worker_needed[DOM(dom)] || worker_running[DOM(dom)] || nr_queued_of(dom) ||
+	    scx_bpf_dsq_nr_queued(dom) || !decisions_drained(dom))
+		return false;
+	rb = bpf_map_lookup_elem(&to_user, &key);
+	return rb && !bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
 }
 
 /*
@@ -466,13 +484,6 @@ static __always_inline u64 charged_vtime(struct task_struct *p, struct task_ctx 
 	return (s64)(v - floor) < 0 ? floor : v;
 }
 
-/* Charge @p here, for a task that keeps its CPU without the trip. */
-static __always_inline void charge_in_kernel(struct task_struct *p, struct task_ctx *tctx)
-{
-	tctx->vruntime = charged_vtime(p, tctx);
-	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-}
-
 /*
  * The fast path for a task whose slice ended on a CPU that found nothing
  * else to run (SCX_ENQ_LAST: the DSQs it may take from are empty). True if
@@ -491,12 +502,17 @@ static __always_inline void charge_in_kernel(struct task_struct *p, struct task_
  */
 static bool keep_last(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64 enq_flags)
 {
-	bool quiet = domain_quiet(dom);
+	bool quiet;
+	u64 v;
 
-	if (!tctx->from_user || tctx->vruntime_dom >= nr_domains ||
-	    (s64)(charged_vtime(p, tctx) - clock_of(tctx->vruntime_dom)) > (s64)min_debt_ns)
+	if (!tctx->from_user || tctx->vruntime_dom >= nr_domains)
 		return false;
-	charge_in_kernel(p, tctx);
+	v = charged_vtime(p, tctx);
+	if ((s64)(v - clock_of(tctx->vruntime_dom)) > (s64)min_debt_ns)
+		return false;
+	tctx->vruntime = v;
+	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
+	quiet = domain_quiet(dom);
 	__sync_fetch_and_add(quiet ? &stats_of(dom)->kept_alone : &stats_of(dom)->kept_last, 1);
 	sul_dsq_insert(p, SCX_DSQ_LOCAL, quiet ? tctx->slice : min_slice_ns, enq_flags);
 	return true;
@@ -536,29 +552,6 @@ static void enqueue_in_kernel(struct task_struct *p, struct task_ctx *tctx, s32 
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
 	else if (woken)
 		preempt_cpu_for(p, cpu, dom, vtime);
-}
-
-s32 BPF_STRUCT_OPS(sul_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
-{
-	struct task_ctx *tctx = task_ctx_of(p);
-	s32 cpu;
-
-	if (!tctx)
-		return prev_cpu;
-	if (tctx->worker_dom < 0 && !keep_in_kernel(p, dom_of_cpu(prev_cpu)))
-		return prev_cpu;
-
-	/* Workers and tasks kept in the kernel: an idle CPU they may use. */
-	if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
-		tctx->force_local = true;
-		return prev_cpu;
-	}
-	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-	if (cpu >= 0) {
-		tctx->force_local = true;
-		return cpu;
-	}
-	return prev_cpu;
 }
 
 void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)

@@ -73,7 +73,8 @@ pub struct LoadOptions<'a> {
     pub plan: &'a Plan,
     pub partial: bool,
     /// Let BPF renew the slice of a task whose CPU found nothing else to
-    /// run (see keep_last() in bpf/main.bpf.c); only with several domains.
+    /// run (see keep_last() in bpf/main.bpf.c); only with several domains
+    /// or in partial mode.
     pub fast_path: bool,
     pub verbose: bool,
     /// Size of each domain's ring buffer in each direction (power of two).
@@ -371,19 +372,16 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    /// Tells BPF how many tasks domain `dom` holds in user space.
-    pub fn publish_queued(&self, dom: DomainId, n: u64) {
+    /// Tells BPF how many tasks domain `dom` holds in user space, and how
+    /// many decisions it has sent, ever (`struct sul_dom_user` in intf.h).
+    pub fn publish_user_state(&self, dom: DomainId, queued: u64, sent: u64) {
         let i = dom.0 as usize % MAX_DOMAINS;
-        // SAFETY: in-bounds field of the live bss.
-        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).dom_users[i].nr_queued)) }.store(n, Ordering::Relaxed);
-    }
-
-    /// Tells BPF how many decisions domain `dom` has sent, ever (see
-    /// `struct sul_dom_user` in intf.h).
-    pub fn publish_sent(&self, dom: DomainId, n: u64) {
-        let i = dom.0 as usize % MAX_DOMAINS;
-        // SAFETY: in-bounds field of the live bss.
-        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).dom_users[i].nr_sent)) }.store(n, Ordering::Relaxed);
+        // SAFETY: in-bounds fields of the live bss.
+        unsafe {
+            let u = std::ptr::addr_of_mut!((*self.bss).dom_users[i]);
+            atomic_u64(std::ptr::addr_of_mut!((*u).nr_queued)).store(queued, Ordering::Relaxed);
+            atomic_u64(std::ptr::addr_of_mut!((*u).nr_sent)).store(sent, Ordering::Relaxed);
+        }
     }
 
     /// Times BPF's heartbeat timer has fired.
@@ -600,8 +598,7 @@ impl DomainChannel for KernelChannel {
     }
 
     fn publish_queued(&mut self, n: u64) {
-        self.shared.publish_queued(self.dom, n);
-        self.shared.publish_sent(self.dom, self.sent);
+        self.shared.publish_user_state(self.dom, n, self.sent);
     }
 
     fn clock(&self) -> Vruntime {
