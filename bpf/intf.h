@@ -36,6 +36,8 @@ enum sul_consts {
 	/* sul_exit_info string sizes */
 	SUL_EXIT_REASON_LEN = 128,
 	SUL_EXIT_MSG_LEN = 1024,
+	/* The kernel's debug dump on an error exit (ops.exit_dump_len). */
+	SUL_EXIT_DUMP_LEN = 16384,
 	/* Bytes of a cache line: per-domain and per-CPU state shared between
 	 * CPUs is padded to it. */
 	SUL_CACHELINE = 64,
@@ -108,6 +110,9 @@ struct sul_exit_info {
 	s64 exit_code;
 	char reason[SUL_EXIT_REASON_LEN];
 	char msg[SUL_EXIT_MSG_LEN];
+	/* What each CPU ran and which tasks waited where: for a stall,
+	 * the task's DSQ and the state of its CPU. */
+	char dump[SUL_EXIT_DUMP_LEN];
 };
 
 /* Per-domain counters, written by BPF only. */

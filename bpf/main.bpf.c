@@ -123,6 +123,10 @@ struct task_ctx {
 	/* Its current run was decided in user space: its vruntime is fresh
 	 * and advances its domain's clock when it starts (ops.running). */
 	bool from_user;
+	/* It was queued in vtime order (a DSQ's head is the domain's least
+	 * vruntime), or kept with nothing of its domain waiting: when it
+	 * starts, its vruntime advances the domain's clock. */
+	bool moves_clock;
 	u64 slice;		/* the slice user space gave it last */
 	u64 sent_at;		/* when it was sent to user space, if woken */
 	u64 decided_at;		/* when its decision was inserted */
@@ -287,6 +291,21 @@ static __always_inline bool kick_idle_cpu_in(u32 dom)
 }
 
 /*
+ * @p was the last task on its CPU (SCX_ENQ_LAST) and keeps it. The kernel
+ * asks only after it picked the idle task (put_prev_task_scx()), and an
+ * insert into the local DSQ reschedules no CPU whose current task is the
+ * one being put: unkicked, the CPU goes idle with @p on its local DSQ and
+ * stays so until something else interrupts it, and with NO_HZ_IDLE that
+ * can be longer than the watchdog's timeout. The kick lands once the CPU
+ * runs its idle task, which it then leaves for @p.
+ */
+static __always_inline void keep_cpu(struct task_struct *p, u64 slice, u64 enq_flags)
+{
+	sul_dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags);
+	scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
+}
+
+/*
  * Does @p stay in the kernel? Tasks with a restricted affinity do, as in the
  * scx_userland example, except that with several domains a task whose CPUs
  * all lie in the domain it is on is scheduled by that domain's worker. Tasks
@@ -375,7 +394,7 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 	worker_needed[DOM(dom)] = 0;
 	/* Alone on this CPU: ops.dispatch found nothing else, keep running. */
 	if (enq_flags & SCX_ENQ_LAST) {
-		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		keep_cpu(p, slice_ns, enq_flags);
 		return;
 	}
 	/*
@@ -513,38 +532,79 @@ static bool keep_last(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64
 	tctx->vruntime = v;
 	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
 	quiet = domain_quiet(dom);
+	/* With tasks waiting in user space it is not the least vruntime:
+	 * moving the clock to it would hand every waiter the gap, and the
+	 * tasks at the debt bound (nice 19, SCHED_IDLE) would run sooner
+	 * than their weight allows. */
+	tctx->moves_clock = quiet;
 	__sync_fetch_and_add(quiet ? &stats_of(dom)->kept_alone : &stats_of(dom)->kept_last, 1);
-	sul_dsq_insert(p, SCX_DSQ_LOCAL, quiet ? tctx->slice : min_slice_ns, enq_flags);
+	keep_cpu(p, quiet ? tctx->slice : min_slice_ns, enq_flags);
 	return true;
 }
 
 /*
+ * The vruntime of a task that stays in the kernel, on domain @dom's clock:
+ * charged for what it ran since its last charge, as user space charges
+ * (v + ran * 1024 / w), and placed as user space places: no further behind
+ * the clock than the sleeper credit if woken, not behind it otherwise, and
+ * no further ahead than the least debt bound.
+ *
+ * Why it needs one: queued at the bare clock, as it once was, every such
+ * task sorted before every task user space ordered ahead of the clock.
+ * Under the scx CI stress, whose pinned stressors keep all CPUs busy, the
+ * clock (which moves only as tasks that carry a vruntime start) then
+ * stood still, and an unpinned kworker queued 10 ms ahead of it waited
+ * behind a stream of pinned tasks until the watchdog fired.
+ */
+static __always_inline u64 kernel_vtime(struct task_struct *p, struct task_ctx *tctx, u32 dom, bool woken)
+{
+	u64 now = clock_of(dom);
+	u64 floor = now - (woken ? sleeper_credit_ns : 0);
+	u64 v = floor;
+
+	if (tctx->vruntime_dom == dom)
+		v = tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / task_weight(p);
+	if ((s64)(v - floor) < 0)
+		v = floor;
+	if ((s64)(v - now) > (s64)min_debt_ns)
+		v = now + min_debt_ns;
+	return v;
+}
+
+/*
  * A task that stays in the kernel (see keep_in_kernel()). It is queued on
- * its CPU's domain among the tasks user space ordered: at the domain's
- * clock, or, woken, as far ahead of it as a woken task user space orders
- * can be (the sleeper credit). An idle CPU it may use is woken for it: a
- * CPU that found DSQ @dom empty a moment ago may be going idle, and for a
- * pinned task nothing else would ever look at its DSQ again. With none
- * idle, a woken task preempts like one user space orders (need_worker()).
+ * its CPU's domain among the tasks user space ordered, at its own vruntime
+ * (kernel_vtime()). An idle CPU it may use is woken for it: a CPU that
+ * found DSQ @dom empty a moment ago may be going idle, and for a pinned
+ * task nothing else would ever look at its DSQ again. With none idle, a
+ * woken task preempts like one user space orders (need_worker()).
  */
 static void enqueue_in_kernel(struct task_struct *p, struct task_ctx *tctx, s32 cpu, u32 dom, u64 enq_flags)
 {
 	bool woken = enq_flags & SCX_ENQ_WAKEUP;
-	u64 vtime = clock_of(dom) - (woken ? sleeper_credit_ns : 0);
+	u64 vtime = kernel_vtime(p, tctx, dom, woken);
 	s32 idle;
 
 	__sync_fetch_and_add(&stats_of(dom)->kernel_enqueues, 1);
-	/* Its runtime here is not charged later, in one lump, when its
-	 * affinity widens and it goes to user space again. */
+	tctx->vruntime = vtime;
+	tctx->vruntime_dom = dom;
 	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
 	tctx->from_user = false;
+	tctx->moves_clock = false;
 	/* An idle CPU was found for it, or it is the last task on this CPU
 	 * (SCX_OPS_ENQ_LAST: ops.dispatch found nothing else to run). */
-	if (tctx->force_local || (enq_flags & SCX_ENQ_LAST)) {
+	if (enq_flags & SCX_ENQ_LAST) {
+		tctx->force_local = false;
+		keep_cpu(p, slice_ns, enq_flags);
+		return;
+	}
+	if (tctx->force_local) {
+		/* A wakeup: the kernel reschedules the idle CPU itself. */
 		tctx->force_local = false;
 		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		return;
 	}
+	tctx->moves_clock = true;
 	sul_dsq_insert_vtime(p, dom, slice_ns, vtime, enq_flags);
 	idle = p->nr_cpus_allowed == 1 ? (scx_bpf_test_and_clear_cpu_idle(cpu) ? cpu : -1)
 				       : scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
@@ -586,15 +646,22 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	rb = bpf_map_lookup_elem(&to_user, &key);
 	e = rb ? bpf_ringbuf_reserve(rb, sizeof(*e), 0) : NULL;
 	if (!e) {
+		/* Placed as if it stayed in the kernel: at the bare clock it
+		 * would pass every task user space ordered. */
 		__sync_fetch_and_add(&stats_of(dom)->failed, 1);
+		tctx->vruntime = kernel_vtime(p, tctx, dom, enq_flags & SCX_ENQ_WAKEUP);
+		tctx->vruntime_dom = dom;
+		tctx->charged_exec_runtime = p->se.sum_exec_runtime;
 		tctx->from_user = false;
-		sul_dsq_insert_vtime(p, dom, slice_ns, clock_of(dom), enq_flags);
+		tctx->moves_clock = true;
+		sul_dsq_insert_vtime(p, dom, slice_ns, tctx->vruntime, enq_flags);
 		kick_idle_cpu_in(dom);
 		return;
 	}
 
 	tctx->seq = __sync_add_and_fetch(&enqueue_seq, 1);
 	tctx->in_user = true;
+	tctx->moves_clock = false;
 	tctx->sent_at = (enq_flags & SCX_ENQ_WAKEUP) ? bpf_ktime_get_ns() : 0;
 	tctx->from_user = false;
 	e->pid = p->pid;
@@ -665,6 +732,7 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 	}
 	tctx->in_user = false;
 	tctx->from_user = true;
+	tctx->moves_clock = true;
 	tctx->vruntime = d.vruntime;
 	tctx->charged_exec_runtime = d.charged_exec_runtime;
 	tctx->vruntime_dom = dom;
@@ -819,7 +887,6 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 		struct sul_dom_stats *st = stats_of(tctx->vruntime_dom);
 		u64 now = bpf_ktime_get_ns();
 
-		advance_clock(tctx->vruntime_dom, tctx->vruntime);
 		/* Once per decision for a woken task: a task kept alone runs
 		 * again undecided. */
 		if (tctx->decided_at && tctx->sent_at) {
@@ -829,6 +896,11 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 			tctx->decided_at = 0;
 		}
 	}
+	/* The clock is where the domain's least vruntime has got to. */
+	if (tctx && tctx->moves_clock && tctx->vruntime_dom < nr_domains)
+		advance_clock(tctx->vruntime_dom, tctx->vruntime);
+	if (tctx)
+		tctx->moves_clock = false;
 	if (tctx && tctx->worker_dom >= 0)
 		worker_running[DOM(tctx->worker_dom)] = 1;
 	if (cpu < 0 || cpu >= SUL_MAX_CPUS)
@@ -951,6 +1023,8 @@ void BPF_STRUCT_OPS(sul_exit, struct scx_exit_info *ei)
 	exit_info.exit_code = ei->exit_code;
 	bpf_probe_read_kernel_str(exit_info.reason, sizeof(exit_info.reason), ei->reason);
 	bpf_probe_read_kernel_str(exit_info.msg, sizeof(exit_info.msg), ei->msg);
+	if (ei->dump)
+		bpf_probe_read_kernel_str(exit_info.dump, sizeof(exit_info.dump), ei->dump);
 	/* kind last: user space polls it and then reads the rest */
 	__sync_lock_test_and_set(&exit_info.kind, ei->kind);
 }
@@ -969,6 +1043,7 @@ struct sched_ext_ops sul_ops = {
 	.init = (void *)sul_init,
 	.exit = (void *)sul_exit,
 	.flags = SCX_OPS_ENQ_LAST | SCX_OPS_KEEP_BUILTIN_IDLE,
+	.exit_dump_len = SUL_EXIT_DUMP_LEN,
 	/* .timeout_ms is set by user space (src/vruntime.rs, WATCHDOG_TIMEOUT_MS). */
 	.name = "scx_userland",
 };

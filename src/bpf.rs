@@ -160,15 +160,10 @@ impl<'obj> Session<'obj> {
         // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
         // hold and release them: they sleep in epoll and BPF wakes them.
         rodata.sleeping_workers = opts.partial;
-        // With one domain the worker hands the kernel everything it holds,
-        // so a slice end costs its CPU little idle time (0.7-2.8%), and the
-        // reference's trip through user space at every slice end keeps
-        // weights exact (renewals in BPF, charged or not, gave nice 19 and
-        // SCHED_IDLE hogs 2-3 times their share at 2x overcommit). With
-        // several domains that trip left CPUs idle beside one hog per CPU
-        // 9-16% of the time, and in partial mode, where each trip wakes a
-        // worker sleeping in epoll, 35% (1.38 of 4 CPUs).
-        rodata.fast_path = opts.fast_path && (nr_domains > 1 || opts.partial);
+        // Without it every slice end is a trip through the worker while
+        // the CPU idles: beside one hog per CPU, 2% idle with one domain,
+        // 9-16% with several, 35% in partial mode (README, "The fast path").
+        rodata.fast_path = opts.fast_path;
         for cpu in 0..nr_possible {
             // CPUs outside the plan (offline, or not ours to use) still run
             // sched_ext tasks; they take work from domain 0.
@@ -315,6 +310,8 @@ pub struct ExitInfo {
     pub exit_code: i64,
     pub reason: String,
     pub msg: String,
+    /// The kernel's dump of the CPUs and the tasks waiting, on an error exit.
+    pub dump: String,
 }
 
 impl ExitInfo {
@@ -452,6 +449,7 @@ impl Shared {
                 exit_code: exit_code as i64,
                 reason: text(std::ptr::addr_of!((*ei).reason).cast(), (*ei).reason.len()),
                 msg: text(std::ptr::addr_of!((*ei).msg).cast(), (*ei).msg.len()),
+                dump: text(std::ptr::addr_of!((*ei).dump).cast(), (*ei).dump.len()),
             })
         }
     }

@@ -56,14 +56,12 @@ pub struct Cli {
     pub partial: bool,
 
     /// Send every task through user space at every slice end, as the C
-    /// example does (--domains 1 always does, except with --partial). By
-    /// default, with several domains or --partial, a task whose slice ended
-    /// on a CPU that found nothing else to run keeps that CPU without the
-    /// round trip through the worker, charged as user space charges it: for
-    /// another slice if
-    /// nothing else wants it (`alone=` in the stats line), or for one short
-    /// slice if its CPU would otherwise idle while the worker is busy
-    /// elsewhere (`last=`). For comparing and debugging.
+    /// example does. By default, a task whose slice ended on a CPU that found nothing else to
+    /// run keeps that CPU without the round trip through the worker, charged
+    /// as user space charges it: for another slice if nothing else wants it
+    /// (`alone=` in the stats line), or for one short slice if its CPU would
+    /// otherwise idle while the worker is busy elsewhere (`last=`). For
+    /// comparing and debugging.
     #[arg(long)]
     pub no_fast_path: bool,
 

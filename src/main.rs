@@ -71,6 +71,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     continue;
                 }
                 if ei.is_error() {
+                    if !ei.dump.is_empty() {
+                        println!("scx-userland: the kernel's dump:\n{}", ei.dump.trim_end());
+                    }
                     return Ok(ExitCode::FAILURE);
                 }
             }

@@ -232,7 +232,7 @@ fn vm_flat_scheduling_quality() {
 }
 
 /// Two known gaps with several domains (README, "Known gaps"): a CPU still
-/// idles 1.5-4% of the time beside one hog per CPU (EEVDF: 0-0.3%), so the
+/// idles 1-3% of the time beside one hog per CPU (EEVDF: 0-1.4%), so the
 /// bar here is 5%; shares follow weights only within each domain; and a
 /// woken task waits for its domain's worker, which has only that domain's
 /// CPUs (12 ms mean wakeup latency against EEVDF's 5 ms). Shares and

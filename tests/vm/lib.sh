@@ -10,7 +10,19 @@ SYSFS=/sys/kernel/sched_ext
 LOG=/tmp/sched.log
 SCHED_PID=
 
-fail() { echo "FAIL: $*"; [ -f "$LOG" ] && { echo "--- scheduler log (tail)"; tail -n 30 "$LOG"; }; exit 1; }
+# On a kernel-side exit the log ends with the kernel's dump (which task
+# waited on which DSQ, what each CPU ran): print all of it, not a tail.
+fail() {
+  echo "FAIL: $*"
+  [ -f "$LOG" ] || exit 1
+  echo "--- scheduler log (tail)"
+  if grep -q "^scx-userland: exit kind" "$LOG"; then
+    grep -B 8 -A 400 -m 1 "^scx-userland: exit kind" "$LOG"
+  else
+    tail -n 30 "$LOG"
+  fi
+  exit 1
+}
 state() { cat "$SYSFS/state" 2>/dev/null; }
 ops() { cat "$SYSFS/root/ops" 2>/dev/null; }
 
