@@ -56,17 +56,19 @@ pub struct Cli {
     pub partial: bool,
 
     /// Send every task through user space at every slice end, as the C
-    /// example does. By default, a task whose slice ended on a CPU that found nothing else to
-    /// run keeps that CPU without the round trip through the worker, charged
-    /// as user space charges it: for another slice if nothing else wants it
-    /// (`alone=` in the stats line), or for one short slice if its CPU would
-    /// otherwise idle while the worker is busy elsewhere (`last=`). For
-    /// comparing and debugging.
+    /// example does. By default, a task whose slice ended on a CPU that
+    /// found nothing else to run keeps that CPU without the round trip
+    /// through the worker, charged as user space charges it: for another
+    /// slice if nothing else wants it (`alone=` in the stats line), or for
+    /// one short slice if its CPU would otherwise idle while the worker is
+    /// busy elsewhere (`last=`). For comparing and debugging.
     #[arg(long)]
     pub no_fast_path: bool,
 
-    /// Seconds between statistics lines on stdout; 0 turns them off.
-    #[arg(long, default_value_t = 1, value_name = "SECS")]
+    /// Seconds between statistics lines on stdout (at most a day); 0 turns
+    /// them off.
+    #[arg(long, default_value_t = 1, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub stats_interval: u64,
 
     /// How often the load balancer looks at the domains' queues. It moves

@@ -29,6 +29,8 @@ fn invalid_flags_exit_non_zero_with_a_reason() {
         (vec!["--domains", "bogus"], "llc"),
         (vec!["--domains", "0"], "domain"),
         (vec!["--batch", "0"], "batch"),
+        // Once accepted, it overflowed `Instant + Duration` after attach.
+        (vec!["--stats-interval", "18446744073709551615"], "stats-interval"),
         (vec!["--no-such-flag"], "--no-such-flag"),
     ] {
         let o = sched(&args);
