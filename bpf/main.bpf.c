@@ -61,10 +61,12 @@ char _license[] SEC("license") = "GPL";
 const volatile u32 nr_domains = 1;
 const volatile u32 nr_possible_cpus = 1;
 const volatile s32 sched_tgid;
-/* The longest and shortest slice a user-space decision may ask for; tasks
- * kept in the kernel and the workers get slice_ns. */
+/* A nice-0 slice, which tasks kept in the kernel and the workers get, and
+ * the shortest slice a user-space decision may ask for. */
 const volatile u64 slice_ns = SCX_SLICE_DFL_NS;
 const volatile u64 min_slice_ns = SCX_SLICE_DFL_NS / 20;
+/* The longest slice a user-space decision may ask for (a heavy task's). */
+const volatile u64 max_slice_ns = 3 * SCX_SLICE_DFL_NS;
 /* src/vruntime.rs: how far behind its domain's clock a woken task can be
  * placed, and how much further ahead a running task must be before the
  * woken one preempts it. */
@@ -737,7 +739,7 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 	tctx->charged_exec_runtime = d.charged_exec_runtime;
 	tctx->vruntime_dom = dom;
 	slice = d.slice_ns < min_slice_ns ? min_slice_ns : d.slice_ns;
-	slice = slice > slice_ns ? slice_ns : slice;
+	slice = slice > max_slice_ns ? max_slice_ns : slice;
 	tctx->slice = slice;
 	tctx->decided_at = bpf_ktime_get_ns();
 	/* vtime order: the order user space decided survives the DSQ. */

@@ -154,6 +154,7 @@ impl<'obj> Session<'obj> {
         rodata.sched_tgid = std::process::id() as i32;
         rodata.slice_ns = crate::vruntime::SLICE_NS;
         rodata.min_slice_ns = crate::vruntime::MIN_SLICE_NS;
+        rodata.max_slice_ns = crate::vruntime::MAX_SLICE_NS;
         rodata.sleeper_credit_ns = crate::vruntime::SLEEPER_CREDIT_NS;
         rodata.wakeup_gran_ns = crate::vruntime::WAKEUP_GRAN_NS;
         rodata.min_debt_ns = crate::vruntime::MIN_DEBT_NS;
