@@ -487,6 +487,13 @@ static bool domain_quiet(u32 dom)
 	return rb && !bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
 }
 
+/* @p's vruntime plus its runtime since its last charge, as user space
+ * charges it (src/vruntime.rs, charge: ran * 1024 / w). */
+static __always_inline u64 with_charge(struct task_struct *p, struct task_ctx *tctx)
+{
+	return tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / task_weight(p);
+}
+
 /*
  * @p's vruntime with its runtime since its last charge charged, placed as
  * user space would place it at its next trip (src/vruntime.rs, place: v +
@@ -499,7 +506,7 @@ static bool domain_quiet(u32 dom)
  */
 static __always_inline u64 charged_vtime(struct task_struct *p, struct task_ctx *tctx)
 {
-	u64 v = tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / task_weight(p);
+	u64 v = with_charge(p, tctx);
 	u64 floor = clock_of(tctx->vruntime_dom) - sleeper_credit_ns;
 
 	return (s64)(v - floor) < 0 ? floor : v;
@@ -545,9 +552,9 @@ static bool keep_last(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64
 }
 
 /*
- * The vruntime of a task that stays in the kernel, on domain @dom's clock:
- * charged for what it ran since its last charge, as user space charges
- * (v + ran * 1024 / w), and placed as user space places: no further behind
+ * Gives a task that stays in the kernel its vruntime on domain @dom's clock,
+ * and returns it: charged for what it ran since its last charge, as user
+ * space charges, and placed as user space places: no further behind
  * the clock than the sleeper credit if woken, not behind it otherwise, and
  * no further ahead than the least debt bound.
  *
@@ -558,25 +565,27 @@ static bool keep_last(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64
  * stood still, and an unpinned kworker queued 10 ms ahead of it waited
  * behind a stream of pinned tasks until the watchdog fired.
  */
-static __always_inline u64 kernel_vtime(struct task_struct *p, struct task_ctx *tctx, u32 dom, bool woken)
+static __always_inline u64 charge_in_kernel(struct task_struct *p, struct task_ctx *tctx, u32 dom, bool woken)
 {
 	u64 now = clock_of(dom);
 	u64 floor = now - (woken ? sleeper_credit_ns : 0);
-	u64 v = floor;
+	u64 v = tctx->vruntime_dom == dom ? with_charge(p, tctx) : floor;
 
-	if (tctx->vruntime_dom == dom)
-		v = tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / task_weight(p);
 	if ((s64)(v - floor) < 0)
 		v = floor;
 	if ((s64)(v - now) > (s64)min_debt_ns)
 		v = now + min_debt_ns;
+	tctx->vruntime = v;
+	tctx->vruntime_dom = dom;
+	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
+	tctx->from_user = false;
 	return v;
 }
 
 /*
  * A task that stays in the kernel (see keep_in_kernel()). It is queued on
  * its CPU's domain among the tasks user space ordered, at its own vruntime
- * (kernel_vtime()). An idle CPU it may use is woken for it: a CPU that
+ * (charge_in_kernel()). An idle CPU it may use is woken for it: a CPU that
  * found DSQ @dom empty a moment ago may be going idle, and for a pinned
  * task nothing else would ever look at its DSQ again. With none idle, a
  * woken task preempts like one user space orders (need_worker()).
@@ -584,14 +593,10 @@ static __always_inline u64 kernel_vtime(struct task_struct *p, struct task_ctx *
 static void enqueue_in_kernel(struct task_struct *p, struct task_ctx *tctx, s32 cpu, u32 dom, u64 enq_flags)
 {
 	bool woken = enq_flags & SCX_ENQ_WAKEUP;
-	u64 vtime = kernel_vtime(p, tctx, dom, woken);
+	u64 vtime = charge_in_kernel(p, tctx, dom, woken);
 	s32 idle;
 
 	__sync_fetch_and_add(&stats_of(dom)->kernel_enqueues, 1);
-	tctx->vruntime = vtime;
-	tctx->vruntime_dom = dom;
-	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-	tctx->from_user = false;
 	tctx->moves_clock = false;
 	/* An idle CPU was found for it, or it is the last task on this CPU
 	 * (SCX_OPS_ENQ_LAST: ops.dispatch found nothing else to run). */
@@ -651,12 +656,9 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 		/* Placed as if it stayed in the kernel: at the bare clock it
 		 * would pass every task user space ordered. */
 		__sync_fetch_and_add(&stats_of(dom)->failed, 1);
-		tctx->vruntime = kernel_vtime(p, tctx, dom, enq_flags & SCX_ENQ_WAKEUP);
-		tctx->vruntime_dom = dom;
-		tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-		tctx->from_user = false;
 		tctx->moves_clock = true;
-		sul_dsq_insert_vtime(p, dom, slice_ns, tctx->vruntime, enq_flags);
+		sul_dsq_insert_vtime(p, dom, slice_ns, charge_in_kernel(p, tctx, dom, enq_flags & SCX_ENQ_WAKEUP),
+				     enq_flags);
 		kick_idle_cpu_in(dom);
 		return;
 	}
