@@ -121,6 +121,11 @@ struct sul_dom_stats {
 	u64 kernel_enqueues;	/* tasks kept in the kernel on this domain */
 	u64 failed;		/* to_user full: task queued in the kernel */
 	u64 dispatches;		/* user-space decisions inserted into the DSQ */
+	/* Of those, how many left the DSQ: started to run, or were taken off
+	 * it before (an affinity or priority change re-enqueues the task).
+	 * dispatches - taken is what the worker handed out that no CPU has
+	 * taken yet; tasks kept in the kernel are not its to count. */
+	u64 taken;
 	u64 stale;		/* decisions dropped: older enqueue or gone */
 	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
 	u64 worker_runs;	/* times BPF released the held worker */

@@ -31,7 +31,8 @@
  * scx_userland example. Held workers are the only tasks in BPF custody, and
  * every way a held worker could be starved is closed:
  *   - a CPU of d going idle with tasks queued kicks itself (ops.update_idle),
- *   - ops.dispatch on a CPU of d with an empty DSQ d releases it,
+ *   - ops.dispatch on a CPU of d releases it when none of its decisions
+ *     waits for a CPU any more (decisions_waiting()),
  *   - a worker that pushed migrants into a peer's inbox sends a WAKE record
  *     for that peer, drained like a decision (the peer may be held with an
  *     empty ring: nothing else would run it before the heartbeat),
@@ -92,10 +93,6 @@ u32 worker_needed[SUL_MAX_DOMAINS];
 /* The worker is on a CPU now (between ops.running and ops.stopping). */
 u32 worker_running[SUL_MAX_DOMAINS];
 u32 enqueue_seq;
-/* Tasks waiting in each domain's DSQ, as last seen by ops.dispatch: with
- * the decisions still in to_kern, what a worker has handed out but no CPU
- * has taken yet. */
-u64 dsq_depth[SUL_MAX_DOMAINS];
 u64 nr_heartbeats;
 struct sul_dom_clock dom_clocks[SUL_MAX_DOMAINS];
 
@@ -120,6 +117,9 @@ struct task_ctx {
 	u32 seq;
 	u32 vruntime_dom;
 	s32 worker_dom;		/* -1 unless this is a worker thread */
+	/* The domain whose DSQ holds the user-space decision for it, not
+	 * taken by a CPU yet; SUL_NO_DOMAIN when none (decision_taken()). */
+	u32 awaiting_dom;
 	bool in_user;		/* sent to user space, not dispatched since */
 	bool force_local;	/* select_cpu found an idle CPU for it */
 	/* Its current run was decided in user space: its vruntime is fresh
@@ -469,6 +469,34 @@ static bool decisions_drained(u32 dom)
 }
 
 /*
+ * @p's user-space decision, if one waits in a DSQ, has left it: @p starts
+ * to run, or was taken off the DSQ (ops.enqueue follows), or leaves
+ * sched_ext. Counting these, rather than reading the DSQ's depth, tells a
+ * worker how many of its own decisions are still waiting: the DSQ also
+ * holds tasks kept in the kernel, and a worker that counted those handed
+ * out nothing while a stream of pinned tasks kept two in DSQ d, leaving
+ * the tasks it held unscheduled (a 20 s stall under the scx CI stress).
+ */
+static __always_inline void decision_taken(struct task_ctx *tctx)
+{
+	u32 dom = tctx->awaiting_dom;
+
+	if (dom >= nr_domains)
+		return;
+	tctx->awaiting_dom = SUL_NO_DOMAIN;
+	__sync_fetch_and_add(&stats_of(dom)->taken, 1);
+}
+
+/* Decisions domain @dom's worker sent that wait for a CPU: in to_kern[dom]
+ * or in a DSQ. */
+static bool decisions_waiting(u32 dom)
+{
+	struct sul_dom_stats *st = stats_of(dom);
+
+	return !decisions_drained(dom) || *(volatile u64 *)&st->taken != *(volatile u64 *)&st->dispatches;
+}
+
+/*
  * Nothing of domain @dom waits anywhere: not in its DSQ, not in user space,
  * not on the way there or back (a running worker may hold tasks it has not
  * published yet; its decisions may not be drained yet). A task that is the
@@ -634,6 +662,7 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 		sul_dsq_insert_vtime(p, dom, slice_ns, clock_of(dom), enq_flags);
 		return;
 	}
+	decision_taken(tctx);
 	if (tctx->worker_dom >= 0) {
 		enqueue_worker(p, tctx, enq_flags);
 		return;
@@ -744,6 +773,8 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 	slice = slice > max_slice_ns ? max_slice_ns : slice;
 	tctx->slice = slice;
 	tctx->decided_at = bpf_ktime_get_ns();
+	/* Before the insert, which a CPU may take from once we return. */
+	tctx->awaiting_dom = dom;
 	/* vtime order: the order user space decided survives the DSQ. */
 	sul_dsq_insert_vtime(p, dom, slice, d.vruntime, 0);
 	bpf_task_release(p);
@@ -816,7 +847,6 @@ static long steal_one(u32 i, void *data)
 		return 1;
 	if (!sul_dsq_move_to_local(other))
 		return 0;
-	dsq_depth[DOM(other)] = scx_bpf_dsq_nr_queued(other);
 	__sync_fetch_and_add(&stats_of(sc->dom)->steals, 1);
 	sc->stolen = true;
 	return 1;
@@ -836,8 +866,10 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0) == -EBUSY)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 
+	/* Tasks wait in user space and none of the worker's decisions is
+	 * left for a CPU to take: the worker must hand out more. */
 	if (worker_held[DOM(dom)] &&
-	    (worker_needed[DOM(dom)] || (nr_queued_of(dom) && !scx_bpf_dsq_nr_queued(dom))) &&
+	    (worker_needed[DOM(dom)] || (nr_queued_of(dom) && !decisions_waiting(dom))) &&
 	    release_worker(dom)) {
 		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted;
 		goto kick;
@@ -860,10 +892,8 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	if (sul_dsq_move_to_local(dom)) {
 		/* No CPU idles beside a task waiting here: one for each. */
 		waiting = scx_bpf_dsq_nr_queued(dom);
-		dsq_depth[dom] = waiting;
 		goto kick;
 	}
-	dsq_depth[dom] = 0;
 	bpf_loop(nr_domains < SUL_MAX_DOMAINS ? nr_domains : SUL_MAX_DOMAINS, steal_one, &sc, 0);
 	return;
 
@@ -901,6 +931,8 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 		}
 	}
 	/* The clock is where the domain's least vruntime has got to. */
+	if (tctx)
+		decision_taken(tctx);
 	if (tctx && tctx->moves_clock && tctx->vruntime_dom < nr_domains)
 		advance_clock(tctx->vruntime_dom, tctx->vruntime);
 	if (tctx)
@@ -935,6 +967,15 @@ void BPF_STRUCT_OPS(sul_update_idle, s32 cpu, bool idle)
 	}
 }
 
+/* Leaving sched_ext (another class, or exit) while its decision waited. */
+void BPF_STRUCT_OPS(sul_disable, struct task_struct *p)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+
+	if (tctx)
+		decision_taken(tctx);
+}
+
 s32 BPF_STRUCT_OPS(sul_init_task, struct task_struct *p, struct scx_init_task_args *args)
 {
 	struct task_ctx *tctx;
@@ -945,6 +986,7 @@ s32 BPF_STRUCT_OPS(sul_init_task, struct task_struct *p, struct scx_init_task_ar
 		return -ENOMEM;
 	tctx->worker_dom = -1;
 	tctx->vruntime_dom = SUL_NO_DOMAIN;
+	tctx->awaiting_dom = SUL_NO_DOMAIN;
 	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
 		if (worker_pid[DOM(d)] && worker_pid[DOM(d)] == p->pid) {
 			tctx->worker_dom = d;
@@ -1044,6 +1086,7 @@ struct sched_ext_ops sul_ops = {
 	.update_idle = (void *)sul_update_idle,
 	.init_task = (void *)sul_init_task,
 	.enable = (void *)sul_enable,
+	.disable = (void *)sul_disable,
 	.init = (void *)sul_init,
 	.exit = (void *)sul_exit,
 	.flags = SCX_OPS_ENQ_LAST | SCX_OPS_KEEP_BUILTIN_IDLE,

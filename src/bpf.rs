@@ -333,6 +333,8 @@ pub struct BpfDomainStats {
     pub kernel_enqueues: u64,
     pub failed: u64,
     pub dispatches: u64,
+    /// Decisions that left the DSQ (ran, or were re-enqueued first).
+    pub taken: u64,
     pub stale: u64,
     pub steals: u64,
     pub worker_runs: u64,
@@ -397,13 +399,6 @@ impl Shared {
         )
     }
 
-    /// Tasks in domain `dom`'s DSQ when a CPU of it last looked.
-    pub fn dsq_depth(&self, dom: DomainId) -> u64 {
-        let i = dom.0 as usize % MAX_DOMAINS;
-        // SAFETY: in-bounds field of the live bss.
-        unsafe { atomic_u64(std::ptr::addr_of_mut!((*self.bss).dsq_depth[i])) }.load(Ordering::Relaxed)
-    }
-
     pub fn domain_stats(&self, dom: DomainId) -> BpfDomainStats {
         let i = dom.0 as usize % MAX_DOMAINS;
         // SAFETY: in-bounds fields of the live bss, read atomically.
@@ -415,6 +410,7 @@ impl Shared {
                 kernel_enqueues: rd(std::ptr::addr_of_mut!((*s).kernel_enqueues)),
                 failed: rd(std::ptr::addr_of_mut!((*s).failed)),
                 dispatches: rd(std::ptr::addr_of_mut!((*s).dispatches)),
+                taken: rd(std::ptr::addr_of_mut!((*s).taken)),
                 stale: rd(std::ptr::addr_of_mut!((*s).stale)),
                 steals: rd(std::ptr::addr_of_mut!((*s).steals)),
                 worker_runs: rd(std::ptr::addr_of_mut!((*s).worker_runs)),
@@ -546,7 +542,8 @@ pub trait DomainChannel {
     /// Lets the CPU run what was just dispatched.
     fn yield_cpu(&mut self);
     /// Decisions handed to the kernel that no CPU has taken yet: still in
-    /// the channel, or waiting in the domain's DSQ.
+    /// the channel, or waiting in a DSQ (tasks kept in the kernel are not
+    /// counted).
     fn kernel_backlog(&self) -> u64;
     /// The domain's vruntime clock, as the kernel last advanced it.
     fn clock(&self) -> Vruntime;
@@ -593,7 +590,10 @@ impl DomainChannel for KernelChannel {
     fn kernel_backlog(&self) -> u64 {
         let s = self.shared.domain_stats(self.dom);
         let in_channel = self.sent.saturating_sub(s.dispatches + s.stale);
-        in_channel + self.shared.dsq_depth(self.dom)
+        // Only our own decisions: the DSQ also holds tasks kept in the
+        // kernel, and counting them could hold back our tasks for good.
+        // (`taken` is read after `dispatches`, so it may be ahead by a few.)
+        in_channel + s.dispatches.saturating_sub(s.taken)
     }
 
     fn publish_queued(&mut self, n: u64) {

@@ -29,6 +29,7 @@ impl_add!(BpfDomainStats {
     kernel_enqueues,
     failed,
     dispatches,
+    taken,
     stale,
     steals,
     worker_runs,
@@ -150,7 +151,12 @@ impl Snapshot {
         if plan.domains.len() > 1 {
             let moved = u.migrated_out - pu.migrated_out;
             let numa = u.migrated_out_numa - pu.migrated_out_numa;
-            let _ = write!(out, " | migrations: node={} cross-node={}", moved.saturating_sub(numa), numa);
+            let _ = write!(
+                out,
+                " | migrations: node={} cross-node={}",
+                moved.saturating_sub(numa),
+                numa
+            );
             if self.balance.0 > prev.balance.0 {
                 let _ = write!(out, " imbalance: before={}% after={}%", self.balance.1, self.balance.2);
             }

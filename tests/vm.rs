@@ -198,6 +198,17 @@ fn vm_numa_llc_scx_ci_stress_with_llc_domains() {
 }
 
 #[test]
+fn vm_numa_llc_pinned_tasks_do_not_starve_a_free_one() {
+    scenario(
+        "numa-llc",
+        300,
+        "pinned-crowd.sh",
+        &["--domains", "llc"],
+        "PASS pinned-crowd --domains llc",
+    );
+}
+
+#[test]
 fn vm_numa_llc_balancer_moves_queued_tasks() {
     scenario("numa-llc", 300, "balance.sh", &["on"], "PASS balance on");
 }
