@@ -16,7 +16,9 @@
 #   - wakeup latency (not with --partial): 1 ms timer threads (cyclictest,
 #     pinned one per CPU as it does by default, and free on every CPU)
 #     beside 2 hogs per CPU see a mean and a worst latency no worse than
-#     EEVDF's x $LAT_X;
+#     EEVDF's x $LAT_X; the worst is the 99.9th percentile of all wakeups
+#     (a single sample's max swings by half between EEVDF runs in the
+#     emulator: bench/measure.sh), the max is printed beside it;
 #   - a task pinned for 10 s beside 2 hogs per CPU, then widened, gets
 #     between half and twice the others' mean share over the next 5 s.
 . "$(dirname "$0")/lib.sh"
@@ -69,7 +71,7 @@ fairness --per-cpu 8 --secs "$SECS"; eevdf_8x=$fair
 echo "EEVDF, 8x: $fair"
 for mode in pinned free; do
   latency "$SECS" $mode; eval "eevdf_lat_$mode=\$lat"
-  echo "EEVDF: latency ($mode) avg/max us $lat"
+  echo "EEVDF: latency ($mode) avg/p99.9/max us $lat"
 done
 echo "EEVDF: pinned 10 s, then widened: $(python3 "$measure_dir/widen.py")"
 
@@ -99,13 +101,15 @@ for cfg in "$@"; do
     for mode in pinned free; do
       latency "$SECS" $mode
       eval "eevdf_lat=\$eevdf_lat_$mode"
-      echo "$cfg: latency ($mode) avg/max us $lat (EEVDF $eevdf_lat)"
-      case "$lat $eevdf_lat" in *'?'*) cat /tmp/cyclictest.log; fail "$cfg: cyclictest printed no latency" ;; esac
+      echo "$cfg: latency ($mode) avg/p99.9/max us $lat (EEVDF $eevdf_lat)"
+      case "$lat $eevdf_lat" in *'?'*) grep "^#" /tmp/cyclictest.log; fail "$cfg: cyclictest printed no latency" ;; esac
       [ "$LATENCY" = report ] && continue
-      ge "$(awk -v e="${eevdf_lat% *}" -v x="$LAT_X" 'BEGIN { print e * x }')" "${lat% *}" ||
-        fail "$cfg: mean wakeup latency ($mode) ${lat% *} us, EEVDF ${eevdf_lat% *} us"
-      ge "$(awk -v e="${eevdf_lat#* }" -v x="$LAT_X" 'BEGIN { print e * x }')" "${lat#* }" ||
-        fail "$cfg: worst wakeup latency ($mode) ${lat#* } us, EEVDF ${eevdf_lat#* } us"
+      read -r avg p999 _ <<< "$lat"
+      read -r e_avg e_p999 _ <<< "$eevdf_lat"
+      ge "$(awk -v e="$e_avg" -v x="$LAT_X" 'BEGIN { print e * x }')" "$avg" ||
+        fail "$cfg: mean wakeup latency ($mode) $avg us, EEVDF $e_avg us"
+      ge "$(awk -v e="$e_p999" -v x="$LAT_X" 'BEGIN { print e * x }')" "$p999" ||
+        fail "$cfg: worst (99.9th percentile) wakeup latency ($mode) $p999 us, EEVDF $e_p999 us"
     done
     widen=$(python3 "$measure_dir/widen.py")
     echo "$cfg: pinned 10 s, then widened: $widen"
