@@ -86,6 +86,13 @@ struct sul_enqueued {
 	u32 vruntime_dom;	/* the domain whose clock vruntime is on */
 };
 
+/* The argument of the sul_register program (user -> kernel): the domain
+ * whose worker is the calling thread, or SUL_NO_DOMAIN for another thread
+ * of the scheduler. */
+struct sul_register_args {
+	u32 dom;
+};
+
 /* A scheduling decision (user -> kernel). */
 struct sul_dispatch {
 	s32 pid;

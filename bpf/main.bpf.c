@@ -61,7 +61,6 @@ char _license[] SEC("license") = "GPL";
 /* Set by user space before load. */
 const volatile u32 nr_domains = 1;
 const volatile u32 nr_possible_cpus = 1;
-const volatile s32 sched_tgid;
 /* A nice-0 slice, which tasks kept in the kernel and the workers get, and
  * the shortest slice a user-space decision may ask for. */
 const volatile u64 slice_ns = SCX_SLICE_DFL_NS;
@@ -83,8 +82,15 @@ const volatile u32 cpu_to_dom[SUL_MAX_CPUS];
 /* steal_order[d][i]: the i-th nearest other domain of d; SUL_NO_DOMAIN ends it. */
 const volatile u32 steal_order[SUL_MAX_DOMAINS][SUL_MAX_DOMAINS];
 
-/* Written by user space once loaded (worker_pid before attach). */
+/*
+ * The scheduler's own process and its workers, as the kernel numbers them
+ * (sul_register(), before attach). Not the ids user space sees: inside a pid
+ * namespace (a container) those are the namespace's, and a worker that BPF
+ * did not recognise was sent to itself, so the kernel unloaded us.
+ */
+s32 sched_tgid;
 volatile s32 worker_pid[SUL_MAX_DOMAINS];
+/* Written by user space once loaded. */
 struct sul_dom_user dom_users[SUL_MAX_DOMAINS];
 
 /* Owned by BPF. u32 rather than bool: they are updated with atomics. */
@@ -109,6 +115,7 @@ struct sul_exit_info exit_info;
  * skeleton has them and src/bpf.rs cannot drift from intf.h. */
 struct sul_enqueued sul_enqueued_layout;
 struct sul_dispatch sul_dispatch_layout;
+struct sul_register_args sul_register_args_layout;
 enum sul_dispatch_flags sul_dispatch_flags_layout;
 
 struct task_ctx {
@@ -1062,6 +1069,23 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(sul_init)
 	bpf_timer_init(&hb->timer, &heartbeat, CLOCK_MONOTONIC);
 	bpf_timer_set_callback(&hb->timer, heartbeat_fn);
 	return bpf_timer_start(&hb->timer, HEARTBEAT_NS, 0);
+}
+
+/*
+ * Run by each of the scheduler's worker threads on itself, through
+ * BPF_PROG_RUN, before attach: records the caller's kernel-wide thread and
+ * process ids, whatever pid namespace it runs in.
+ */
+SEC("syscall")
+int sul_register(struct sul_register_args *args)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 dom = args->dom;
+
+	sched_tgid = id >> 32;
+	if (dom < nr_domains)
+		worker_pid[DOM(dom)] = (u32)id;
+	return 0;
 }
 
 void BPF_STRUCT_OPS(sul_exit, struct scx_exit_info *ei)

@@ -30,7 +30,7 @@
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::mem::{size_of, MaybeUninit};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,7 +58,7 @@ use crate::vruntime::{Vruntime, Weight};
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/main.skel.rs"));
 }
-use skel::types::{sul_dispatch, sul_dispatch_flags, sul_enqueued};
+use skel::types::{sul_dispatch, sul_dispatch_flags, sul_enqueued, sul_register_args};
 use skel::{MainSkel, MainSkelBuilder};
 
 const MAX_DOMAINS: usize = 64;
@@ -151,7 +151,6 @@ impl<'obj> Session<'obj> {
             .context("the BPF object has no .rodata")?;
         rodata.nr_domains = nr_domains as u32;
         rodata.nr_possible_cpus = nr_possible as u32;
-        rodata.sched_tgid = std::process::id() as i32;
         rodata.slice_ns = crate::vruntime::SLICE_NS;
         rodata.min_slice_ns = crate::vruntime::MIN_SLICE_NS;
         rodata.max_slice_ns = crate::vruntime::MAX_SLICE_NS;
@@ -254,15 +253,17 @@ impl<'obj> Session<'obj> {
         self.threads.push(t);
     }
 
-    /// Tells BPF which threads are the domain workers. Before attach: BPF
-    /// recognises them when it first sees each task (ops.init_task).
-    pub fn register_workers(&mut self, tids: &[(DomainId, i32)]) {
-        let shared = self.shared;
-        for &(dom, tid) in tids {
-            let i = dom.0 as usize % MAX_DOMAINS;
-            // SAFETY: see Shared; the slot is a plain i32 in the mmapped bss.
-            unsafe { atomic_i32(std::ptr::addr_of_mut!((*shared.bss).worker_pid[i])) }.store(tid, Ordering::Release);
-        }
+    /// What each worker thread uses to tell BPF who it is (before attach:
+    /// BPF recognises the workers when it first sees each task).
+    pub fn registrar(&self) -> Result<Registrar> {
+        let fd = self
+            .skel
+            .progs
+            .sul_register
+            .as_fd()
+            .try_clone_to_owned()
+            .context("duplicating the registration program's fd")?;
+        Ok(Registrar(fd))
     }
 
     pub fn attach(&mut self) -> Result<()> {
@@ -292,6 +293,34 @@ impl<'obj> Session<'obj> {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Runs BPF's sul_register on the calling thread, which records its
+/// kernel-wide thread and process ids. The ids this process sees itself
+/// (gettid, getpid) are those of its pid namespace, which BPF never sees: in
+/// a container they differ, and the workers went unrecognised.
+pub struct Registrar(OwnedFd);
+
+impl Registrar {
+    /// The calling thread is domain `dom`'s worker.
+    pub fn register_worker(&self, dom: DomainId) -> Result<()> {
+        let mut args = sul_register_args { dom: dom.0 };
+        // SAFETY: zeroed is a valid bpf_test_run_opts (all integers and
+        // null pointers); ctx_in points to `args`, which outlives the call,
+        // and the kernel only reads ctx_size_in bytes of it.
+        let rc = unsafe {
+            let mut opts = std::mem::zeroed::<libbpf_rs::libbpf_sys::bpf_test_run_opts>();
+            opts.sz = size_of::<libbpf_rs::libbpf_sys::bpf_test_run_opts>() as _;
+            opts.ctx_in = std::ptr::addr_of_mut!(args).cast();
+            opts.ctx_size_in = size_of::<sul_register_args>() as u32;
+            libbpf_rs::libbpf_sys::bpf_prog_test_run_opts(std::os::fd::AsRawFd::as_raw_fd(&self.0), &mut opts)
+        };
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(-rc))
+                .with_context(|| format!("registering domain {dom}'s worker with BPF (BPF_PROG_RUN)"));
+        }
+        Ok(())
     }
 }
 

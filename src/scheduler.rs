@@ -73,7 +73,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
     let states: Arc<[DomainState]> = (0..n).map(|_| DomainState::default()).collect();
     let (inbox_tx, inbox_rx): (Vec<Sender<_>>, Vec<Receiver<_>>) = (0..n).map(|_| bounded(INBOX_CAPACITY)).unzip();
     let (req_tx, req_rx): (Vec<Sender<MoveRequest>>, Vec<Receiver<MoveRequest>>) = (0..n).map(|_| bounded(16)).unzip();
-    let (tid_tx, tid_rx) = bounded::<(DomainId, Result<i32, String>)>(n);
+    let (started_tx, started_rx) = bounded::<(DomainId, Result<(), String>)>(n);
 
     for (d, (inbox, requests)) in plan.domains.iter().zip(inbox_rx.into_iter().zip(req_rx)) {
         let maps = session
@@ -86,22 +86,27 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
             requests,
             stop: session.stop_flag(),
         };
-        let (dom, cpus, shared, tid_tx, batch) = (d.id, d.cpus.clone(), session.shared(), tid_tx.clone(), cfg.batch);
+        let (dom, cpus, shared, started_tx, batch) =
+            (d.id, d.cpus.clone(), session.shared(), started_tx.clone(), cfg.batch);
+        let registrar = session.registrar()?;
         let backlog_limit = (n > 1).then_some(d.cpus.len() as u64);
         let partial = cfg.partial;
         let handle = thread::Builder::new()
             .name(format!("sul-worker-{dom}"))
             .spawn(move || {
-                let started = pin_to(&cpus)
-                    .and_then(|()| KernelChannel::new(maps, shared, QUEUE_CAPACITY).map_err(|e| format!("{e:#}")));
+                let started = pin_to(&cpus).and_then(|()| {
+                    let chan = KernelChannel::new(maps, shared, QUEUE_CAPACITY).map_err(|e| format!("{e:#}"))?;
+                    registrar.register_worker(dom).map_err(|e| format!("{e:#}"))?;
+                    Ok(chan)
+                });
                 let chan = match started {
                     Ok(chan) => chan,
                     Err(e) => {
-                        let _ = tid_tx.send((dom, Err(e)));
+                        let _ = started_tx.send((dom, Err(e)));
                         return;
                     }
                 };
-                let _ = tid_tx.send((dom, Ok(nix::unistd::gettid().as_raw())));
+                let _ = started_tx.send((dom, Ok(())));
                 Worker::new(dom, batch, backlog_limit, QUEUE_CAPACITY, chan, links)
                     .sleep_when_idle(partial)
                     .run();
@@ -110,15 +115,13 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
         session.adopt(handle);
     }
 
-    let mut tids = Vec::with_capacity(n);
+    // Every worker has registered itself with BPF before we attach.
     for _ in 0..n {
-        let (dom, tid) = tid_rx
+        let (dom, started) = started_rx
             .recv_timeout(Duration::from_secs(10))
             .map_err(|_| anyhow!("a worker thread did not start within 10 s"))?;
-        let tid = tid.map_err(|e| anyhow!("worker of domain {dom} could not start: {e}"))?;
-        tids.push((dom, tid));
+        started.map_err(|e| anyhow!("worker of domain {dom} could not start: {e}"))?;
     }
-    session.register_workers(&tids);
 
     if let (Some((interval, bcfg)), true) = (&cfg.balance, n > 1) {
         let (interval, bcfg, states, stop) = (*interval, bcfg.clone(), states.clone(), session.stop_flag());

@@ -1,9 +1,10 @@
 //! Tests that run the scheduler for real: each boots the sched_ext kernel
 //! from ../shared in a VM (../shared/vm/run) with a given CPU topology and
-//! runs one scenario script from tests/vm/ against the freshly built binary.
-//! The scripts check what the kernel says (sched_ext state, root/ops,
-//! dmesg), what the scheduler counts, and what the workload did; each ends
-//! with "PASS <name>" or "FAIL: <why>".
+//! runs scenario scripts from tests/vm/ against the freshly built binary,
+//! one after the other in the same boot (tests/vm/group.sh): an emulated
+//! boot costs tens of seconds. The scripts check what the kernel says
+//! (sched_ext state, root/ops, dmesg), what the scheduler counts, and what
+//! the workload did; each ends with "PASS <name>" or "FAIL: <why>".
 //!
 //! Without ../shared (a user's clone) there is no sched_ext kernel to run
 //! on: each test then says so on stderr and does nothing else. VMs run one
@@ -93,12 +94,24 @@ fn vm_runner() -> Option<PathBuf> {
     runner.exists().then_some(runner)
 }
 
-/// Runs tests/vm/SCRIPT with ARGS in a VM of topology TOPO; asserts that it
-/// printed "PASS <pass>" and exited 0.
-fn scenario(topo: &str, timeout_s: u32, script: &str, args: &[&str], pass: &str) {
+/// One script of tests/vm/ with its arguments, and the line that says it passed.
+struct Scenario {
+    script: &'static str,
+    args: &'static [&'static str],
+    pass: &'static str,
+}
+
+const fn sc(script: &'static str, args: &'static [&'static str], pass: &'static str) -> Scenario {
+    Scenario { script, args, pass }
+}
+
+/// Runs SCENARIOS in one VM of topology TOPO (tests/vm/group.sh); asserts
+/// that each printed its "PASS <name>" and that the group exited 0.
+fn scenarios(topo: &str, timeout_s: u32, list: &[Scenario]) {
+    let names: Vec<String> = list.iter().map(|s| format!("{} {:?}", s.script, s.args)).collect();
     let Some(runner) = vm_runner() else {
         eprintln!(
-            "SKIPPED {script} {args:?} on {topo}: ../shared/vm/run is absent, so there is no sched_ext kernel \
+            "SKIPPED {names:?} on {topo}: ../shared/vm/run is absent, so there is no sched_ext kernel \
              to run the scheduler on (see README: Testing)"
         );
         return;
@@ -110,8 +123,13 @@ fn scenario(topo: &str, timeout_s: u32, script: &str, args: &[&str], pass: &str)
         .arg("env")
         .arg(format!("SCHED={}", env!("CARGO_BIN_EXE_scx-userland")))
         .arg("bash")
-        .arg(dir.join(script))
-        .args(args);
+        .arg(dir.join("group.sh"));
+    for (i, s) in list.iter().enumerate() {
+        if i > 0 {
+            cmd.arg("--");
+        }
+        cmd.arg(s.script).args(s.args);
+    }
     // The emulated VM occasionally dies: vng exits 255 and vm/run 125
     // without the command's status. Its console shows why: "Oops: int3" in
     // sched_tick or __schedule milliseconds after "BPF scheduler enabled".
@@ -120,112 +138,95 @@ fn scenario(topo: &str, timeout_s: u32, script: &str, args: &[&str], pass: &str)
     // the breakpoint after the patch completed; it is seen most with the 8
     // CPUs of numa-llc (bench/lib.sh has the details). The same oops also
     // happens during boot, before the command starts. Such a run is booted
-    // again, up to twice; a scenario that reported a status, pass or fail,
+    // again, up to twice; a group that reported a status, pass or fail,
     // never is.
     let (mut status, mut text) = run_vm(&mut cmd);
     for _ in 0..2 {
         if status.is_some() {
             break;
         }
-        eprintln!("{script}: the VM died without a status ({text:?}); booting it again");
+        eprintln!("{names:?}: the VM died without a status ({text:?}); booting it again");
         (status, text) = run_vm(&mut cmd);
     }
     let ok = status.is_some_and(|s| s.success());
-    println!("=== {script} {args:?} on {topo}\n{text}");
+    println!("=== {names:?} on {topo}\n{text}");
+    let missing: Vec<&str> = list
+        .iter()
+        .filter(|s| !text.lines().any(|l| l.trim() == s.pass))
+        .map(|s| s.pass)
+        .collect();
     assert!(
-        ok && text.lines().any(|l| l.trim() == pass),
-        "{script} {args:?} on {topo} failed ({status:?}):\n{text}"
+        ok && missing.is_empty(),
+        "on {topo}: {missing:?} not printed ({status:?}):\n{text}"
     );
 }
 
+/// The reference scheduler (`--domains 1`) with stress-ng and hackbench, a
+/// second instance refused; partial mode; the scx project's CI stress; full
+/// ring buffers losing no task; started in a pid namespace.
 #[test]
-fn vm_flat_reference_scheduler() {
-    scenario("flat", 600, "reference.sh", &[], "PASS reference");
+fn vm_flat_reference_partial_ci_stress_full_rings_pidns() {
+    scenarios(
+        "flat",
+        1500,
+        &[
+            sc("reference.sh", &[], "PASS reference"),
+            sc("partial.sh", &[], "PASS partial"),
+            sc("scx-ci-stress.sh", &[], "PASS scx-ci-stress"),
+            sc("ringbuf-full.sh", &[], "PASS ringbuf-full"),
+            sc("pidns.sh", &[], "PASS pidns"),
+        ],
+    );
 }
 
+/// Domains from hwloc on two LLCs, then CPU hotplug (last: it takes CPUs
+/// away and back).
 #[test]
-fn vm_flat_partial_switches_only_sched_ext_tasks() {
-    scenario("flat", 300, "partial.sh", &[], "PASS partial");
-}
-
-#[test]
-fn vm_flat_scx_ci_stress() {
-    scenario("flat", 300, "scx-ci-stress.sh", &[], "PASS scx-ci-stress");
-}
-
-#[test]
-fn vm_llc_domains() {
-    scenario(
+fn vm_llc_domains_and_cpu_hotplug() {
+    scenarios(
         "llc",
-        400,
-        "domains.sh",
-        &["llc:2", "numa:1"],
-        "PASS domains llc:2 numa:1",
+        800,
+        &[
+            sc("domains.sh", &["llc:2", "numa:1"], "PASS domains llc:2 numa:1"),
+            sc("hotplug.sh", &[], "PASS hotplug"),
+        ],
     );
 }
 
 #[test]
 fn vm_numa_domains() {
-    scenario(
+    scenarios(
         "numa",
         400,
-        "domains.sh",
-        &["numa:2", "llc:2"],
-        "PASS domains numa:2 llc:2",
+        &[sc("domains.sh", &["numa:2", "llc:2"], "PASS domains numa:2 llc:2")],
     );
 }
 
+/// Domains on 2 nodes x 2 LLCs; the scx CI stress with `--domains llc`; a
+/// free task among pinned ones; the balancer on and off; started in a pid
+/// namespace.
 #[test]
-fn vm_numa_llc_domains() {
-    scenario(
+fn vm_numa_llc_domains_stress_pinned_crowd_balancer_pidns() {
+    scenarios(
         "numa-llc",
-        500,
-        "domains.sh",
-        &["llc:4", "numa:2"],
-        "PASS domains llc:4 numa:2",
+        1700,
+        &[
+            sc("domains.sh", &["llc:4", "numa:2"], "PASS domains llc:4 numa:2"),
+            sc(
+                "scx-ci-stress.sh",
+                &["--domains", "llc"],
+                "PASS scx-ci-stress --domains llc",
+            ),
+            sc(
+                "pinned-crowd.sh",
+                &["--domains", "llc"],
+                "PASS pinned-crowd --domains llc",
+            ),
+            sc("balance.sh", &["on"], "PASS balance on"),
+            sc("balance.sh", &["off"], "PASS balance off"),
+            sc("pidns.sh", &["--domains", "llc"], "PASS pidns --domains llc"),
+        ],
     );
-}
-
-#[test]
-fn vm_numa_llc_scx_ci_stress_with_llc_domains() {
-    scenario(
-        "numa-llc",
-        300,
-        "scx-ci-stress.sh",
-        &["--domains", "llc"],
-        "PASS scx-ci-stress --domains llc",
-    );
-}
-
-#[test]
-fn vm_numa_llc_pinned_tasks_do_not_starve_a_free_one() {
-    scenario(
-        "numa-llc",
-        300,
-        "pinned-crowd.sh",
-        &["--domains", "llc"],
-        "PASS pinned-crowd --domains llc",
-    );
-}
-
-#[test]
-fn vm_numa_llc_balancer_moves_queued_tasks() {
-    scenario("numa-llc", 300, "balance.sh", &["on"], "PASS balance on");
-}
-
-#[test]
-fn vm_numa_llc_no_balance_moves_nothing() {
-    scenario("numa-llc", 300, "balance.sh", &["off"], "PASS balance off");
-}
-
-#[test]
-fn vm_flat_full_ring_buffers_lose_no_task() {
-    scenario("flat", 300, "ringbuf-full.sh", &[], "PASS ringbuf-full");
-}
-
-#[test]
-fn vm_llc_cpu_hotplug_restarts_the_scheduler() {
-    scenario("llc", 400, "hotplug.sh", &[], "PASS hotplug");
 }
 
 /// Shares over 20 s, as the issue states them: over 10 s a capped task's
@@ -233,12 +234,14 @@ fn vm_llc_cpu_hotplug_restarts_the_scheduler() {
 /// 11% short between runs in the emulator.
 #[test]
 fn vm_flat_scheduling_quality() {
-    scenario(
+    scenarios(
         "flat",
         1200,
-        "quality.sh",
-        &["QUALITY_SECS=20", "--domains 1", "--domains 1 --partial"],
-        "PASS quality --domains 1 --domains 1 --partial",
+        &[sc(
+            "quality.sh",
+            &["QUALITY_SECS=20", "--domains 1", "--domains 1 --partial"],
+            "PASS quality --domains 1 --domains 1 --partial",
+        )],
     );
 }
 
@@ -250,17 +253,19 @@ fn vm_flat_scheduling_quality() {
 /// latency are reported, not asserted, until those gaps are closed.
 #[test]
 fn vm_numa_llc_scheduling_quality() {
-    scenario(
+    scenarios(
         "numa-llc",
         1500,
-        "quality.sh",
-        &[
-            "IDLE_PCT=5",
-            "FAIRNESS=report",
-            "LATENCY=report",
-            "--domains llc",
-            "--domains numa",
-        ],
-        "PASS quality --domains llc --domains numa",
+        &[sc(
+            "quality.sh",
+            &[
+                "IDLE_PCT=5",
+                "FAIRNESS=report",
+                "LATENCY=report",
+                "--domains llc",
+                "--domains numa",
+            ],
+            "PASS quality --domains llc --domains numa",
+        )],
     );
 }
