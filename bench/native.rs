@@ -11,10 +11,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scx_userland::bpf::DomainChannel;
 use scx_userland::queue::RunQueue;
 use scx_userland::task::{Arrival, Dispatch, DomainMask, EnqueueSeq, Pid};
 use scx_userland::vruntime::{Vruntime, Weight};
+use scx_userland::worker::DomainChannel;
 use scx_userland::worker::{DomainState, Links, Worker};
 use topology::DomainId;
 
@@ -90,6 +90,9 @@ impl DomainChannel for MemChannel {
     fn clock(&self) -> Vruntime {
         // The front moves as tasks run: 100 ns of vruntime per task seen.
         Vruntime(self.next * 100)
+    }
+    fn malformed(&self) -> u64 {
+        0
     }
 }
 

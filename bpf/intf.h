@@ -135,7 +135,6 @@ struct sul_dom_stats {
 	u64 taken;
 	u64 stale;		/* decisions dropped: older enqueue or gone */
 	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
-	u64 worker_runs;	/* times BPF released the held worker */
 	u64 kept_alone;		/* slices renewed in the kernel: alone, nothing waiting */
 	u64 kept_last;		/* short slices renewed: nothing else here, worker busy */
 	u64 preempts;		/* CPUs preempted for a woken task */

@@ -813,7 +813,6 @@ static bool release_worker(u32 dom)
 		return false;
 	sul_dsq_insert_vtime(p, dom, slice_ns, 0, 0);
 	bpf_task_release(p);
-	__sync_fetch_and_add(&stats_of(dom)->worker_runs, 1);
 	return true;
 }
 

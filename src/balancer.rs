@@ -125,8 +125,8 @@
 //!   tasks are sent away from their memory.
 //! - `max_moves_per_round = 32`: bounds how long a worker spends serving one
 //!   request and how much cache one round can throw away when the snapshot
-//!   was a transient spike; at a 100 ms interval it still allows 320
-//!   migrations per second, enough to drain a burst in a few rounds.
+//!   was a transient spike; at the default 20 ms interval it still allows
+//!   1600 migrations per second, enough to drain a burst in a few rounds.
 //!
 //! # Invariants
 //!

@@ -46,6 +46,7 @@ use topology::{DomainId, Plan};
 
 use crate::task::{Arrival, Dispatch, DomainMask, EnqueueSeq, Pid};
 use crate::vruntime::{Vruntime, Weight};
+use crate::worker::DomainChannel;
 
 #[allow(
     clippy::all,
@@ -366,7 +367,6 @@ pub struct BpfDomainStats {
     pub taken: u64,
     pub stale: u64,
     pub steals: u64,
-    pub worker_runs: u64,
     pub kept_alone: u64,
     pub kept_last: u64,
     pub preempts: u64,
@@ -442,7 +442,6 @@ impl Shared {
                 taken: rd(std::ptr::addr_of_mut!((*s).taken)),
                 stale: rd(std::ptr::addr_of_mut!((*s).stale)),
                 steals: rd(std::ptr::addr_of_mut!((*s).steals)),
-                worker_runs: rd(std::ptr::addr_of_mut!((*s).worker_runs)),
                 kept_alone: rd(std::ptr::addr_of_mut!((*s).kept_alone)),
                 kept_last: rd(std::ptr::addr_of_mut!((*s).kept_last)),
                 preempts: rd(std::ptr::addr_of_mut!((*s).preempts)),
@@ -545,40 +544,13 @@ impl KernelChannel {
         sample.copy_from_slice(bytes);
         self.urb.submit(sample).is_ok()
     }
-
-    pub fn malformed(&self) -> u64 {
-        *self.malformed.borrow()
-    }
-}
-
-/// What a domain worker needs from the kernel side; a trait so that the
-/// worker's logic can be tested without BPF.
-pub trait DomainChannel {
-    /// Passes every task the kernel has sent to `sink`; no syscall.
-    fn receive(&mut self, sink: &mut dyn FnMut(&Arrival)) -> usize;
-    /// Sleeps until the kernel sends tasks or `timeout` passes, then
-    /// receives like `receive`.
-    fn wait(&mut self, timeout: Duration, sink: &mut dyn FnMut(&Arrival)) -> usize;
-    /// Queues a decision for the kernel; false when the channel is full.
-    fn send(&mut self, d: &Dispatch) -> bool;
-    /// Asks BPF to run `peer`'s worker, which has migrants in its inbox;
-    /// false when the channel is full.
-    fn wake_peer(&mut self, peer: DomainId) -> bool;
-    /// Tells BPF how many tasks this domain holds in user space (and how
-    /// many decisions it has sent, which the fast path compares with what
-    /// BPF drained).
-    fn publish_queued(&mut self, n: u64);
-    /// Lets the CPU run what was just dispatched.
-    fn yield_cpu(&mut self);
-    /// Decisions handed to the kernel that no CPU has taken yet: still in
-    /// the channel, or waiting in a DSQ (tasks kept in the kernel are not
-    /// counted).
-    fn kernel_backlog(&self) -> u64;
-    /// The domain's vruntime clock, as the kernel last advanced it.
-    fn clock(&self) -> Vruntime;
 }
 
 impl DomainChannel for KernelChannel {
+    fn malformed(&self) -> u64 {
+        *self.malformed.borrow()
+    }
+
     fn receive(&mut self, sink: &mut dyn FnMut(&Arrival)) -> usize {
         // consume() reads shared memory only; errors mean a callback failed,
         // which ours never does.

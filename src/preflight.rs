@@ -34,14 +34,6 @@ pub fn check_at(is_root: bool, sysfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What the kernel reports: sched_ext state and the attached scheduler.
-pub fn sched_ext_state(sysfs: &Path) -> (Option<String>, Option<String>) {
-    (
-        read_trimmed(&sysfs.join("state")),
-        read_trimmed(&sysfs.join("root/ops")),
-    )
-}
-
 fn read_trimmed(p: &Path) -> Option<String> {
     fs::read_to_string(p)
         .ok()

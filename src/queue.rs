@@ -102,7 +102,7 @@ impl RunQueue {
         let ran = a.sum_exec_runtime.saturating_sub(a.charged_exec_runtime);
         let vruntime = vruntime::place(prior, ran, a.weight, self.clock, self.max_debt);
         let replaced = self.remove(a.pid).is_some();
-        self.insert(QueuedTask {
+        let queued = self.insert(QueuedTask {
             pid: a.pid,
             seq: a.seq,
             vruntime,
@@ -110,6 +110,7 @@ impl RunQueue {
             weight: a.weight,
             allowed: a.allowed,
         });
+        debug_assert!(queued, "the pid was just removed");
         if replaced {
             Enqueued::ReplacedStale
         } else {
@@ -119,13 +120,13 @@ impl RunQueue {
 
     /// Queues a task whose vruntime is final (a migrant from another domain,
     /// renormalised to this clock, or a task the kernel could not take yet).
-    pub fn insert(&mut self, t: QueuedTask) {
+    /// False if `t` was dropped: an enqueue of the same pid at least as new
+    /// is queued already (a decision for `t` would be stale).
+    pub fn insert(&mut self, t: QueuedTask) -> bool {
         if let Some(key) = self.by_pid.get(&t.pid) {
-            // The same pid is queued already: keep the newer enqueue, drop
-            // the other (a decision for it would be stale).
             let queued_seq = self.tasks.get(key).map(|q| q.seq);
             if queued_seq.is_some_and(|q| !t.seq.is_newer_than(q)) {
-                return;
+                return false;
             }
             self.remove(t.pid);
         }
@@ -136,6 +137,7 @@ impl RunQueue {
         if let BEntry::Vacant(v) = self.tasks.entry(key) {
             v.insert(t);
         }
+        true
     }
 
     pub fn remove(&mut self, pid: Pid) -> Option<QueuedTask> {

@@ -1,7 +1,7 @@
 //! One run of the scheduler, from load to detach, and the threads it starts.
 //!
 //! ```text
-//!   main thread: load ─▶ start workers (pinned, TIDs to BPF) ─▶ balancer
+//!   main thread: load ─▶ start workers (pinned, each registers itself with BPF) ─▶ balancer
 //!               ─▶ mlockall ─▶ attach ─▶ every 100 ms: Ctrl-C? kernel exit?
 //!               stats every --stats-interval ─▶ detach ─▶ exit record
 //!   worker d:   pin to domain d's CPUs ─▶ open its ring buffers ─▶ Worker::run
@@ -13,7 +13,7 @@
 //! record BPF writes, and the caller decides whether to start again.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use topology::{DomainId, Plan};
 
 use crate::balancer::{self, BalanceConfig, DomainLoad};
 use crate::bpf::{ExitInfo, KernelChannel, LoadOptions, Session};
-use crate::stats::Snapshot;
+use crate::stats::{BalanceStats, Snapshot};
 use crate::worker::{DomainState, Links, MoveRequest, Worker};
 
 /// Default balancing period. Balancing moves only queued tasks (no running
@@ -142,6 +142,7 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
     }
 
     session.attach()?;
+    let faults_at_attach = process_faults();
     println!(
         "scx-userland: attached, {} domain{} ({}), batch {}{}",
         n,
@@ -163,7 +164,8 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
         }
         thread::sleep(Duration::from_millis(100));
         if let (Some(every), true) = (cfg.stats_interval, Instant::now() >= next_stats) {
-            let snap = Snapshot::take(&shared, &states, &balance_stats, plan);
+            let mut snap = Snapshot::take(&shared, &states, &balance_stats, plan);
+            snap.faults = process_faults().saturating_sub(faults_at_attach);
             println!("{}", snap.render(&prev, plan));
             prev = snap;
             next_stats += every;
@@ -174,6 +176,19 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
         exit: shared.exit_info(),
         by_user,
     })
+}
+
+/// Page faults, minor and major, that all of this process's threads have
+/// taken so far. Memory is locked (MCL_FUTURE), so a page added after
+/// attach is populated at once and counted here too: after attach the
+/// figure grows only when memory does (a queue deeper than ever before
+/// takes a few more B-tree nodes), never by a fault on the hot paths'
+/// existing memory.
+fn process_faults() -> u64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF)
+        .map(|u| u64::try_from(u.minor_page_faults() + u.major_page_faults()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 fn pin_to(cpus: &[u32]) -> Result<(), String> {
@@ -198,18 +213,6 @@ fn plan_loads(plan: &Plan) -> Vec<DomainLoad> {
         .collect()
 }
 
-/// What the balancer did, for the stats line.
-#[derive(Debug, Default)]
-pub struct BalanceStats {
-    pub rounds: AtomicU64,
-    /// Rounds that planned at least one transfer.
-    pub active_rounds: AtomicU64,
-    /// Of the last active round: the imbalance it saw, and what its plan
-    /// would leave if every transfer moved exactly its weight (percent).
-    pub imbalance_before_pct: AtomicU64,
-    pub imbalance_after_pct: AtomicU64,
-}
-
 fn balance_loop(
     interval: Duration,
     cfg: &BalanceConfig,
@@ -227,7 +230,6 @@ fn balance_loop(
             l.movable_weight = s.movable_weight.load(Ordering::Relaxed);
         }
         let plan = balancer::plan_transfers(&loads, cfg);
-        stats.rounds.fetch_add(1, Ordering::Relaxed);
         if !plan.is_empty() {
             stats.active_rounds.fetch_add(1, Ordering::Relaxed);
             stats

@@ -4,12 +4,11 @@
 //! line per domain. Counters are totals since attach, like the example's.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use topology::Plan;
 
 use crate::bpf::{BpfDomainStats, Shared};
-use crate::scheduler::BalanceStats;
 use crate::worker::DomainState;
 
 /// Field-wise sums, for totals over domains.
@@ -32,7 +31,6 @@ impl_add!(BpfDomainStats {
     taken,
     stale,
     steals,
-    worker_runs,
     kept_alone,
     kept_last,
     preempts,
@@ -47,6 +45,7 @@ impl_add!(UserDomainStats {
     dispatched,
     replaced_stale,
     channel_full,
+    malformed,
     migrated_in,
     migrated_out,
     migrated_out_numa
@@ -55,6 +54,17 @@ impl_add!(UserDomainStats {
 /// The mean wait in microseconds of `waits` waits that took `ns` in all.
 fn per_wait_us(ns: u64, waits: u64) -> u64 {
     ns / waits.max(1) / 1000
+}
+
+/// What the balancer did, for the stats line.
+#[derive(Debug, Default)]
+pub struct BalanceStats {
+    /// Rounds that planned at least one transfer.
+    pub active_rounds: AtomicU64,
+    /// Of the last active round: the imbalance it saw, and what its plan
+    /// would leave if every transfer moved exactly its weight (percent).
+    pub imbalance_before_pct: AtomicU64,
+    pub imbalance_after_pct: AtomicU64,
 }
 
 /// One sample of every counter.
@@ -66,6 +76,8 @@ pub struct Snapshot {
     /// (percent) of the last active round.
     pub balance: (u64, u64, u64),
     pub heartbeats: u64,
+    /// Page faults of the scheduler's threads since attach (expected: 0).
+    pub faults: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +88,7 @@ pub struct UserDomainStats {
     pub dispatched: u64,
     pub replaced_stale: u64,
     pub channel_full: u64,
+    pub malformed: u64,
     pub migrated_in: u64,
     pub migrated_out: u64,
     pub migrated_out_numa: u64,
@@ -95,6 +108,7 @@ impl Snapshot {
                     dispatched: rd(&s.dispatched),
                     replaced_stale: rd(&s.replaced_stale),
                     channel_full: rd(&s.channel_full),
+                    malformed: rd(&s.malformed),
                     migrated_in: rd(&s.migrated_in),
                     migrated_out: rd(&s.migrated_out),
                     migrated_out_numa: rd(&s.migrated_out_numa),
@@ -111,6 +125,7 @@ impl Snapshot {
             user,
             balance,
             heartbeats: shared.heartbeats(),
+            faults: 0,
         }
     }
 
@@ -131,7 +146,7 @@ impl Snapshot {
         let _ = write!(
             out,
             "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} | user space: enqueues={} dispatches={} \
-             stale={} queued={} | steals={} preempts={} heartbeats={} | wait us: user={} dsq={}",
+             stale={} queued={} | steals={} preempts={} heartbeats={} faults={} | wait us: user={} dsq={}",
             k.kernel_enqueues,
             k.user_enqueues,
             k.failed,
@@ -145,9 +160,14 @@ impl Snapshot {
             k.steals,
             k.preempts,
             self.heartbeats,
+            self.faults,
             per_wait_us(k.wait_user_ns - pk.wait_user_ns, k.waits - pk.waits),
             per_wait_us(k.wait_dsq_ns - pk.wait_dsq_ns, k.waits - pk.waits),
         );
+        // Never expected: a BPF object built from another intf.h.
+        if u.malformed > 0 {
+            let _ = write!(out, " | malformed records={}", u.malformed);
+        }
         if plan.domains.len() > 1 {
             let moved = u.migrated_out - pu.migrated_out;
             let numa = u.migrated_out_numa - pu.migrated_out_numa;

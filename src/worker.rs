@@ -40,13 +40,42 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use topology::DomainId;
 
 use crate::balancer;
-use crate::bpf::DomainChannel;
 use crate::queue::{Enqueued, RunQueue};
-use crate::task::{Arrival, DomainMask, Pid, QueuedTask};
+use crate::task::{Arrival, Dispatch, DomainMask, Pid, QueuedTask};
 use crate::vruntime::{ClockSpeed, Vruntime, IN_FLIGHT};
 
 /// How long an idle worker sleeps before re-checking the stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// What a domain worker needs from the kernel side; a trait so that the
+/// worker's logic can be tested without BPF.
+pub trait DomainChannel {
+    /// Passes every task the kernel has sent to `sink`; no syscall.
+    fn receive(&mut self, sink: &mut dyn FnMut(&Arrival)) -> usize;
+    /// Sleeps until the kernel sends tasks or `timeout` passes, then
+    /// receives like `receive`.
+    fn wait(&mut self, timeout: Duration, sink: &mut dyn FnMut(&Arrival)) -> usize;
+    /// Queues a decision for the kernel; false when the channel is full.
+    fn send(&mut self, d: &Dispatch) -> bool;
+    /// Asks BPF to run `peer`'s worker, which has migrants in its inbox;
+    /// false when the channel is full.
+    fn wake_peer(&mut self, peer: DomainId) -> bool;
+    /// Tells BPF how many tasks this domain holds in user space (and how
+    /// many decisions it has sent, which the fast path compares with what
+    /// BPF drained).
+    fn publish_queued(&mut self, n: u64);
+    /// Lets the CPU run what was just dispatched.
+    fn yield_cpu(&mut self);
+    /// Decisions handed to the kernel that no CPU has taken yet: still in
+    /// the channel, or waiting in a DSQ (tasks kept in the kernel are not
+    /// counted).
+    fn kernel_backlog(&self) -> u64;
+    /// The domain's vruntime clock, as the kernel last advanced it.
+    fn clock(&self) -> Vruntime;
+    /// Records from the kernel that could not be decoded (too short: the
+    /// BPF object and this binary disagree on the layout), dropped so far.
+    fn malformed(&self) -> u64;
+}
 
 /// What a domain publishes to the balancer, the stats thread and its peers.
 /// Written only by the domain's worker.
@@ -62,6 +91,8 @@ pub struct DomainState {
     pub dispatched: AtomicU64,
     pub replaced_stale: AtomicU64,
     pub channel_full: AtomicU64,
+    /// Undecodable records from the kernel (`DomainChannel::malformed`).
+    pub malformed: AtomicU64,
     pub migrated_in: AtomicU64,
     pub migrated_out: AtomicU64,
     pub migrated_out_numa: AtomicU64,
@@ -167,8 +198,10 @@ impl<C: DomainChannel> Worker<C> {
             let here = t
                 .vruntime
                 .renormalise(IN_FLIGHT, self.queue.clock(), self.queue.max_debt());
-            self.queue.insert(QueuedTask { vruntime: here, ..t });
             self.state().migrated_in.fetch_add(1, Ordering::Relaxed);
+            if !self.queue.insert(QueuedTask { vruntime: here, ..t }) {
+                self.state().replaced_stale.fetch_add(1, Ordering::Relaxed);
+            }
         }
         while let Ok(req) = self.links.requests.try_recv() {
             self.push(req);
@@ -213,6 +246,7 @@ impl<C: DomainChannel> Worker<C> {
         s.queued_weight.store(weight, Ordering::Relaxed);
         s.movable_weight.store(weight.saturating_sub(head), Ordering::Relaxed);
         s.clock.store(self.queue.clock().0, Ordering::Relaxed);
+        s.malformed.store(self.chan.malformed(), Ordering::Relaxed);
         s.dispatched.fetch_add(sent, Ordering::Relaxed);
         if full {
             s.channel_full.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +275,11 @@ impl<C: DomainChannel> Worker<C> {
                             .renormalise(dst_clock, self.queue.clock(), self.queue.max_debt()),
                         ..t
                     };
-                    self.queue.insert(back);
+                    if !self.queue.insert(back) {
+                        self.links.states[self.dom.0 as usize]
+                            .replaced_stale
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         }
@@ -291,7 +329,7 @@ fn accept(queue: &mut RunQueue, states: &[DomainState], dom: DomainId, a: &Arriv
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{Dispatch, DomainMask, EnqueueSeq};
+    use crate::task::{DomainMask, EnqueueSeq};
     use crate::vruntime::Weight;
     use std::collections::VecDeque;
 
@@ -347,6 +385,9 @@ mod tests {
         }
         fn clock(&self) -> Vruntime {
             self.clock
+        }
+        fn malformed(&self) -> u64 {
+            0
         }
     }
 
@@ -511,6 +552,32 @@ mod tests {
         w.step();
         assert_eq!(w.chan.woken, [DomainId(1)], "and sent once");
         assert_eq!(w.chan.sent.len(), 2, "the tasks that stayed are dispatched");
+    }
+
+    #[test]
+    fn a_migrant_older_than_the_queued_enqueue_is_dropped_and_counted() {
+        let chan = FakeChannel {
+            room: 100,
+            ..Default::default()
+        };
+        let (mut w, states) = worker(1, chan, 8);
+        // The kernel re-enqueued pid 44 (seq 44) on our domain while its
+        // older enqueue (seq 3) was on its way here from a peer.
+        w.chan.incoming.push_back(arrival(44, 0, None, 0));
+        let old = QueuedTask {
+            pid: Pid(44),
+            seq: EnqueueSeq(3),
+            vruntime: IN_FLIGHT,
+            charged_exec_runtime: 0,
+            weight: Weight::NICE_0,
+            allowed: DomainMask::all(2),
+        };
+        w.links.inboxes[1].send(old).expect("inbox has room");
+        w.step();
+        assert_eq!(w.chan.sent.len(), 1);
+        assert_eq!(w.chan.sent[0].seq, EnqueueSeq(44), "the newer enqueue is answered");
+        assert_eq!(states[1].replaced_stale.load(Ordering::Relaxed), 1);
+        assert_eq!(states[1].migrated_in.load(Ordering::Relaxed), 1);
     }
 
     #[test]
