@@ -163,9 +163,10 @@ fn scenarios(topo: &str, timeout_s: u32, list: &[Scenario]) {
 
 /// The reference scheduler (`--domains 1`) with stress-ng and hackbench, a
 /// second instance refused; partial mode; the scx project's CI stress; full
-/// ring buffers losing no task; started in a pid namespace.
+/// ring buffers losing no task; started in a pid namespace; storms and churn
+/// (forks, pid wrap, affinity/nice/cgroup changes) with tiny ring buffers.
 #[test]
-fn vm_flat_reference_partial_ci_stress_full_rings_pidns() {
+fn vm_flat_reference_partial_ci_stress_full_rings_pidns_churn() {
     scenarios(
         "flat",
         1500,
@@ -175,6 +176,7 @@ fn vm_flat_reference_partial_ci_stress_full_rings_pidns() {
             sc("scx-ci-stress.sh", &[], "PASS scx-ci-stress"),
             sc("ringbuf-full.sh", &[], "PASS ringbuf-full"),
             sc("pidns.sh", &[], "PASS pidns"),
+            sc("churn.sh", &[], "PASS churn --ringbuf-kib 4"),
         ],
     );
 }
@@ -204,9 +206,9 @@ fn vm_numa_domains() {
 
 /// Domains on 2 nodes x 2 LLCs; the scx CI stress with `--domains llc`; a
 /// free task among pinned ones; the balancer on and off; started in a pid
-/// namespace.
+/// namespace; storms and churn with tiny ring buffers.
 #[test]
-fn vm_numa_llc_domains_stress_pinned_crowd_balancer_pidns() {
+fn vm_numa_llc_domains_stress_pinned_crowd_balancer_pidns_churn() {
     scenarios(
         "numa-llc",
         1700,
@@ -225,6 +227,11 @@ fn vm_numa_llc_domains_stress_pinned_crowd_balancer_pidns() {
             sc("balance.sh", &["on"], "PASS balance on"),
             sc("balance.sh", &["off"], "PASS balance off"),
             sc("pidns.sh", &["--domains", "llc"], "PASS pidns --domains llc"),
+            sc(
+                "churn.sh",
+                &["CHURN_SECS=60", "--domains", "llc", "--ringbuf-kib", "4"],
+                "PASS churn --domains llc --ringbuf-kib 4",
+            ),
         ],
     );
 }
