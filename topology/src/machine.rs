@@ -118,7 +118,12 @@ impl Machine {
             .with_flags(BuildFlags::INCLUDE_DISALLOWED)
             .map_err(|e| xml_error(one_line(e)))?
             .build()
-            .map_err(|e| xml_error(one_line(e)))?;
+            .map_err(|e| {
+                xml_error(format!(
+                    "hwloc rejected it: truncated, not an hwloc XML export, or without a CPU ({})",
+                    one_line(e)
+                ))
+            })?;
         from_topology(&topology, None).map_err(|e| match e {
             TopologyError::Inconsistent(reason) => xml_error(reason),
             other => other,
