@@ -29,12 +29,15 @@ pub struct Cli {
     /// How to split the CPUs into scheduling domains: `1` (one queue for the
     /// whole machine, the reference behaviour), `llc` (one per last-level
     /// cache), `numa` (one per NUMA node) or a number N (N groups of whole
-    /// cores, never splitting an LLC when N allows it).
+    /// cores, cut node by node, then LLC by LLC: a domain spans NUMA nodes
+    /// or splits an LLC only where N leaves no other way, and
+    /// --show-domains says so).
     #[arg(long, default_value = "1", value_name = "SPEC", value_parser = parse_domains)]
     pub domains: DomainSpec,
 
-    /// Print the domain plan (domains, their CPUs, NUMA node and LLC) and
-    /// exit. Needs neither root nor sched_ext.
+    /// Print the domain plan (domains, their CPUs, NUMA node and LLC, and a
+    /// note for each split LLC or node-spanning domain) and exit. Needs
+    /// neither root nor sched_ext.
     #[arg(long)]
     pub show_domains: bool,
 

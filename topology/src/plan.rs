@@ -97,7 +97,10 @@ impl Plan {
 
     /// A human-readable table, one line per domain:
     /// `domain 0  cpus 0-3,8  numa 0  llc 1`. A domain spanning several
-    /// nodes or LLCs lists them all (`numa 0-1`); `-` means unknown.
+    /// nodes or LLCs lists them all (`numa 0-1`); `-` means unknown. Then a
+    /// `note:` line for each LLC split between domains and, with several
+    /// domains, each domain that spans NUMA nodes: what `--domains N` could
+    /// not avoid.
     pub fn render(&self) -> String {
         let id_width = self.domains.iter().map(|d| d.id.to_string().len()).max().unwrap_or(0);
         let cpus: Vec<String> = self.domains.iter().map(|d| format_cpu_ranges(&d.cpus)).collect();
@@ -110,6 +113,27 @@ impl Plan {
                 cpus,
                 describe(domain.numa_node, &domain.numa_nodes),
                 describe(domain.llc, &domain.llcs),
+            ));
+        }
+        let mut llcs: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for domain in &self.domains {
+            for &llc in &domain.llcs {
+                llcs.entry(llc).or_default().push(domain.id.0);
+            }
+        }
+        for (llc, holders) in llcs.iter().filter(|(_, holders)| holders.len() > 1) {
+            out.push_str(&format!(
+                "note: LLC {llc} is split between domains {}\n",
+                format_cpu_ranges(holders)
+            ));
+        }
+        // One domain spans everything by definition.
+        let several = self.domains.len() > 1;
+        for domain in self.domains.iter().filter(|d| several && d.numa_nodes.len() > 1) {
+            out.push_str(&format!(
+                "note: domain {} spans NUMA nodes {}\n",
+                domain.id,
+                format_cpu_ranges(&domain.numa_nodes)
             ));
         }
         out

@@ -59,8 +59,10 @@ fn numa_llc() {
     assert_plan(&m, "numa", &[("0-3", N0, NONE), ("4-7", N1, NONE)]);
     // N divides the LLC count: two whole LLCs per domain.
     assert_plan(&m, "2", &[("0-3", N0, NONE), ("4-7", N1, NONE)]);
-    // 3 does not fit 4 LLCs: balanced cores, LLC 1 and the node boundary split.
-    assert_plan(&m, "3", &[("0-2", N0, NONE), ("3-5", NONE, NONE), ("6-7", N1, llc(3))]);
+    // 3 on 2 nodes: 2 domains for node 0 (an LLC each), 1 for node 1 (both
+    // its LLCs); no domain spans the nodes, no LLC is split.
+    let p = assert_plan(&m, "3", &[("0-1", N0, llc(0)), ("2-3", N0, llc(1)), ("4-7", N1, NONE)]);
+    assert!(!p.render().contains("note:"), "nothing split: {}", p.render());
     assert_plan(
         &m,
         "4",
@@ -118,14 +120,14 @@ fn epyc() {
             ("24-31,56-63", N0, NONE),
         ],
     );
-    // 3 does not fit 8 LLCs: 32 cores as 11 + 11 + 10, siblings kept together.
+    // 3 on 8 LLCs: whole LLCs, 3 + 3 + 2, siblings kept together.
     assert_plan(
         &m,
         "3",
         &[
-            ("0-10,32-42", N0, NONE),
-            ("11-21,43-53", N0, NONE),
-            ("22-31,54-63", N0, NONE),
+            ("0-11,32-43", N0, NONE),
+            ("12-23,44-55", N0, NONE),
+            ("24-31,56-63", N0, NONE),
         ],
     );
     // 16 = 2 per LLC: each LLC split into 2 cores (4 CPUs) per domain.
@@ -178,21 +180,29 @@ fn numa4() {
             ("48-63", Some(3), NONE),
         ],
     );
-    assert_plan(
+    // Fewer domains than nodes: whole nodes, as balanced as they go.
+    let p = assert_plan(
         &m,
         "3",
-        &[("0-21", NONE, NONE), ("22-42", NONE, NONE), ("43-63", NONE, NONE)],
+        &[("0-31", NONE, NONE), ("32-47", Some(2), NONE), ("48-63", Some(3), NONE)],
     );
+    assert!(
+        p.render().ends_with("note: domain 0 spans NUMA nodes 0-1\n"),
+        "{}",
+        p.render()
+    );
+    // 6 on 4 nodes of 2 LLCs: the first two nodes get 2 domains (an LLC
+    // each), the others 1: nothing spans a node or splits an LLC.
     assert_plan(
         &m,
         "6",
         &[
-            ("0-10", N0, NONE),
-            ("11-21", NONE, NONE),
-            ("22-32", NONE, NONE),
-            ("33-43", Some(2), NONE),
-            ("44-53", NONE, NONE),
-            ("54-63", Some(3), NONE),
+            ("0-7", N0, llc(0)),
+            ("8-15", N0, llc(1)),
+            ("16-23", N1, llc(2)),
+            ("24-31", N1, llc(3)),
+            ("32-47", Some(2), NONE),
+            ("48-63", Some(3), NONE),
         ],
     );
     let expected: Vec<(String, Option<u32>, Option<u32>)> = (0..16)
@@ -221,11 +231,7 @@ fn no_l3() {
     );
     assert_plan(&m, "numa", &[("0-7", N0, NONE), ("8-15", N1, NONE)]);
     assert_plan(&m, "2", &[("0-7", N0, NONE), ("8-15", N1, NONE)]);
-    assert_plan(
-        &m,
-        "3",
-        &[("0-5", N0, NONE), ("6-11", NONE, NONE), ("12-15", N1, llc(3))],
-    );
+    assert_plan(&m, "3", &[("0-3", N0, llc(0)), ("4-7", N0, llc(1)), ("8-15", N1, NONE)]);
     assert_plan(
         &m,
         "4",
@@ -253,10 +259,16 @@ fn private_l2_falls_back_to_package() {
     assert_plan(&m, "llc", &[("0-3", N0, llc(0)), ("4-7", N1, llc(1))]);
     assert_plan(&m, "numa", &[("0-3", N0, llc(0)), ("4-7", N1, llc(1))]);
     assert_plan(&m, "2", &[("0-3", N0, llc(0)), ("4-7", N1, llc(1))]);
-    assert_plan(
+    // One LLC per node: 3 domains must split one; node 0's, the first.
+    let p = assert_plan(
         &m,
         "3",
-        &[("0-2", N0, llc(0)), ("3-5", NONE, NONE), ("6-7", N1, llc(1))],
+        &[("0-1", N0, llc(0)), ("2-3", N0, llc(0)), ("4-7", N1, llc(1))],
+    );
+    assert!(
+        p.render().ends_with("note: LLC 0 is split between domains 0-1\n"),
+        "{}",
+        p.render()
     );
     assert_plan(
         &m,
@@ -289,21 +301,23 @@ fn offline_cpus() {
     );
     // Node 0 keeps a single LLC, so its domain reports it.
     assert_plan(&m, "numa", &[("0-1", N0, llc(0)), ("4-7", N1, NONE)]);
-    // 3 LLCs, N=2: neither divides, 6 cores split 3 + 3.
-    assert_plan(&m, "2", &[("0-1,4", NONE, NONE), ("5-7", N1, NONE)]);
+    // 2 domains on 2 nodes: one per node, whatever their sizes (2 and 4).
+    assert_plan(&m, "2", &[("0-1", N0, llc(0)), ("4-7", N1, NONE)]);
     assert_plan(
         &m,
         "3",
         &[("0-1", N0, llc(0)), ("4-5", N1, llc(1)), ("6-7", N1, llc(2))],
     );
+    // 4 on nodes of 2 and 4 cores: 2 domains each (a tie goes to the first
+    // node), so node 0's single LLC is the one split.
     assert_plan(
         &m,
         "4",
         &[
-            ("0-1", N0, llc(0)),
+            ("0", N0, llc(0)),
+            ("1", N0, llc(0)),
             ("4-5", N1, llc(1)),
-            ("6", N1, llc(2)),
-            ("7", N1, llc(2)),
+            ("6-7", N1, llc(2)),
         ],
     );
     let err = plan(&m, DomainSpec::Count(7)).unwrap_err().to_string();

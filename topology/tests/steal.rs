@@ -26,13 +26,14 @@ fn llc_domains_on_numa_llc() {
 }
 
 #[test]
-fn domains_spanning_nodes_are_near_both() {
-    // {0,1,2} node 0, {3,4,5} nodes 0+1, {6,7} node 1.
+fn domains_of_one_node_are_near_each_other() {
+    // {0,1} and {2,3}: node 0, an LLC each; {4-7}: node 1.
     let p = plan(&fixture("numa-llc"), DomainSpec::Count(3)).unwrap();
     assert_eq!(p.distance(DomainId(0), DomainId(1)), 1);
-    assert_eq!(p.distance(DomainId(1), DomainId(2)), 1);
+    assert_eq!(p.distance(DomainId(1), DomainId(2)), 2);
     assert_eq!(p.distance(DomainId(0), DomainId(2)), 2);
-    assert_eq!(p.steal_order(DomainId(2)), ids(&[1, 0]));
+    assert_eq!(p.steal_order(DomainId(1)), ids(&[0, 2]));
+    assert_eq!(p.steal_order(DomainId(2)), ids(&[0, 1]));
 }
 
 #[test]
