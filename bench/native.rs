@@ -1,13 +1,15 @@
 //! Native cost of the user-space hot path, in nanoseconds per task: the run
 //! queue (enqueue + dispatch) at several depths, and a whole worker loop
 //! iteration over an in-memory channel. No VM, no BPF: this is what user
-//! space adds per task on top of the kernel's ring buffers.
+//! space adds per task on top of the kernel's ring buffers. Then scaling:
+//! 1, 2, 4 and 8 domain workers at once, each on its own thread with its
+//! own producer, in decisions per second.
 //!
 //!     cargo run --release --example native-bench
 
 use std::collections::VecDeque;
 use std::hint::black_box;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,6 +125,45 @@ fn worker_ns_per_task(batch: usize, tasks: u64) -> f64 {
     start.elapsed().as_nanos() as f64 / (steps * batch as u64) as f64
 }
 
+/// `domains` workers, each on its own thread fed by its own in-memory
+/// producer, for `run`: decisions per second over all of them.
+fn domains_decisions_per_sec(domains: usize, batch: usize, run: Duration) -> f64 {
+    let states: Arc<[DomainState]> = (0..domains).map(|_| DomainState::default()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (inbox_tx, inbox_rx): (Vec<_>, Vec<_>) = (0..domains).map(|_| crossbeam_channel::bounded(16)).unzip();
+    let threads: Vec<_> = inbox_rx
+        .into_iter()
+        .enumerate()
+        .map(|(d, inbox)| {
+            let (_rtx, requests) = crossbeam_channel::bounded(1);
+            let links = Links {
+                states: states.clone(),
+                inboxes: inbox_tx.clone(),
+                inbox,
+                requests,
+                stop: stop.clone(),
+            };
+            std::thread::spawn(move || {
+                let chan = MemChannel {
+                    incoming: VecDeque::with_capacity(batch),
+                    next: d as u64 * 1_000_000_000,
+                    per_step: batch,
+                    sent: 0,
+                };
+                Worker::new(DomainId(d as u32), batch, None, 8192, chan, links).run();
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    std::thread::sleep(run);
+    stop.store(true, Ordering::Release);
+    for t in threads {
+        let _ = t.join();
+    }
+    let decisions: u64 = states.iter().map(|s| s.dispatched.load(Ordering::Relaxed)).sum();
+    decisions as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     let tasks = 2_000_000;
     println!("run queue, enqueue + dispatch (ns per task):");
@@ -132,5 +173,21 @@ fn main() {
     println!("worker loop step, in-memory channel (ns per task):");
     for batch in [1, 8, 64] {
         println!("  batch {batch:>4}: {:>7.1}", worker_ns_per_task(batch, tasks));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("domain workers at once, batch 8, own producer each ({cores} CPUs here):");
+    let one = domains_decisions_per_sec(1, 8, Duration::from_secs(2));
+    for domains in [1, 2, 4, 8] {
+        let rate = if domains == 1 {
+            one
+        } else {
+            domains_decisions_per_sec(domains, 8, Duration::from_secs(2))
+        };
+        println!(
+            "  {domains} domain{}: {:>6.1} M decisions/s ({:.2}x one domain)",
+            if domains == 1 { " " } else { "s" },
+            rate / 1e6,
+            rate / one
+        );
     }
 }
