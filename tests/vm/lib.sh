@@ -26,18 +26,24 @@ fail() {
 state() { cat "$SYSFS/state" 2>/dev/null; }
 ops() { cat "$SYSFS/root/ops" 2>/dev/null; }
 
+# wait_enabled PID: wait until the kernel says enabled, while PID (the
+# scheduler, or what started it) lives.
+wait_enabled() {
+  for _ in $(seq 1 900); do
+    [ "$(state)" = enabled ] && break
+    kill -0 "$1" 2>/dev/null || fail "scheduler exited before attaching"
+    sleep 0.1
+  done
+  [ "$(state)" = enabled ] || fail "not enabled after 90 s (state: $(state))"
+  [ "$(ops)" = scx_userland ] || fail "root/ops is '$(ops)', expected scx_userland"
+}
+
 # start_sched ARGS...: start the scheduler, wait until the kernel says enabled.
 start_sched() {
   : > "$LOG"
   "$SCHED" --stats-interval 1 "$@" > "$LOG" 2>&1 &
   SCHED_PID=$!
-  for _ in $(seq 1 900); do
-    [ "$(state)" = enabled ] && break
-    kill -0 "$SCHED_PID" 2>/dev/null || fail "scheduler exited before attaching"
-    sleep 0.1
-  done
-  [ "$(state)" = enabled ] || fail "not enabled after 90 s (state: $(state))"
-  [ "$(ops)" = scx_userland ] || fail "root/ops is '$(ops)', expected scx_userland"
+  wait_enabled "$SCHED_PID"
   echo "attached: $* (state $(state), ops $(ops))"
 }
 

@@ -10,12 +10,7 @@
 : > "$LOG"
 unshare --pid --fork --mount-proc "$SCHED" --stats-interval 1 "$@" > "$LOG" 2>&1 &
 outer=$!
-for _ in $(seq 1 900); do
-  [ "$(state)" = enabled ] && break
-  kill -0 "$outer" 2> /dev/null || fail "scheduler exited before attaching"
-  sleep 0.1
-done
-[ "$(state)" = enabled ] || fail "not enabled after 90 s (state: $(state))"
+wait_enabled "$outer"
 # unshare forks the scheduler and waits for it; signals go to the scheduler,
 # by the pid this (outer) namespace gives it.
 SCHED_PID=$(pgrep -P "$outer") || fail "no scheduler process under unshare"
