@@ -960,6 +960,21 @@ void BPF_STRUCT_OPS(sul_stopping, struct task_struct *p, bool runnable)
 		worker_running[DOM(tctx->worker_dom)] = 0;
 }
 
+/*
+ * A higher class (RT, deadline) took this CPU. What waits on its local DSQ,
+ * or was preempted there, would wait behind it for as long as it runs: a
+ * worker preempted on a CPU that a real-time hog then kept for 28 s stalled
+ * its whole domain, though the domain's other CPU was free. Hand those
+ * tasks back to ops.enqueue, which queues them where another CPU takes them
+ * (a task pinned to this CPU has nowhere else to go: on 6.12 RT throttling
+ * lends no time to sched_ext tasks, so it waits; the kernel's watchdog then
+ * unloads any sched_ext scheduler).
+ */
+void BPF_STRUCT_OPS(sul_cpu_release, s32 cpu, struct scx_cpu_release_args *args)
+{
+	scx_bpf_reenqueue_local();
+}
+
 void BPF_STRUCT_OPS(sul_update_idle, s32 cpu, bool idle)
 {
 	u32 dom = DOM(dom_of_cpu(cpu));
@@ -1107,6 +1122,7 @@ struct sched_ext_ops sul_ops = {
 	.running = (void *)sul_running,
 	.stopping = (void *)sul_stopping,
 	.update_idle = (void *)sul_update_idle,
+	.cpu_release = (void *)sul_cpu_release,
 	.init_task = (void *)sul_init_task,
 	.enable = (void *)sul_enable,
 	.disable = (void *)sul_disable,
