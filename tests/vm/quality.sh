@@ -2,7 +2,7 @@
 # Issue 8: scheduling quality, each figure against EEVDF's in the same boot.
 # Usage: quality.sh [VAR=VALUE...] CONFIG...   (each CONFIG a quoted set of
 # scheduler flags; VAR is QUALITY_SECS, FAIR_PCT, IDLE_PCT, LAT_X or
-# FAIRNESS=report, LATENCY=report)
+# FAIRNESS=report, LATENCY=report, LAT_MEAN=report)
 # For each config:
 #   - work conservation: a hog pinned to one CPU keeps it >= 98% busy, and
 #     with one hog per CPU the CPUs are idle < $IDLE_PCT% of the time (as
@@ -33,6 +33,9 @@ IDLE_PCT=${IDLE_PCT:-2}
 # them (latency covers the pinned-then-widened task too).
 FAIRNESS=${FAIRNESS:-assert}
 LATENCY=${LATENCY:-assert}
+# LAT_MEAN=report prints the mean wakeup latency without asserting it (the
+# worst, at the 99.9th percentile, is still asserted): README, Known gaps.
+LAT_MEAN=${LAT_MEAN:-assert}
 LAT_X=${LAT_X:-1.5}
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 
@@ -106,7 +109,8 @@ for cfg in "$@"; do
       [ "$LATENCY" = report ] && continue
       read -r avg p999 _ <<< "$lat"
       read -r e_avg e_p999 _ <<< "$eevdf_lat"
-      ge "$(awk -v e="$e_avg" -v x="$LAT_X" 'BEGIN { print e * x }')" "$avg" ||
+      [ "$LAT_MEAN" = report ] ||
+        ge "$(awk -v e="$e_avg" -v x="$LAT_X" 'BEGIN { print e * x }')" "$avg" ||
         fail "$cfg: mean wakeup latency ($mode) $avg us, EEVDF $e_avg us"
       ge "$(awk -v e="$e_p999" -v x="$LAT_X" 'BEGIN { print e * x }')" "$p999" ||
         fail "$cfg: worst (99.9th percentile) wakeup latency ($mode) $p999 us, EEVDF $e_p999 us"
