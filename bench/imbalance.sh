@@ -9,7 +9,9 @@ set -u
 source "$(dirname "$0")/guest.sh"
 dom0=$("$SCHED" --show-domains --domains llc | awk '$2 == 0 {print $4}')
 ndom=$("$SCHED" --show-domains --domains llc | awk '$1 == "domain" && $2 ~ /^[0-9]+$/' | wc -l)
-dom_disp() { grep "^  dom $1 " /tmp/imb.log | tail -n 1 | grep -o " dispatches=[0-9]*" | cut -d= -f2; }
+# The newest stats object (--stats-format json), and fields of it.
+newest() { grep '^{' /tmp/imb.log | tail -n 1; }
+dom_disp() { newest | jq -er ".domains[\"$1\"].dispatches"; }
 
 hogs() { # start 8 hogs on domain 0's CPUs, widen them to every CPU after 2 s; sets $ops
   taskset -c "$dom0" stress-ng --temp-path /tmp --cpu 8 --metrics-brief -t "$SECS" > /tmp/imb-stress.log 2>&1 &
@@ -31,7 +33,7 @@ printf '%s\tEEVDF\t%s\t-\t-\t-\t-\n' "$BOOT" "$ops" >> "$OUT/results"
 for run in "$@"; do
   flags=(--domains llc); [ "${run%%#*}" = off ] && flags+=(--no-balance)
   echo "boot $BOOT, measuring: balancer $run" >&2
-  attach /tmp/imb.log "${flags[@]}"
+  attach /tmp/imb.log --stats-format json "${flags[@]}"
   hogs
   disp="" min=999999999 max=0
   for d in $(seq 0 $((ndom - 1))); do
@@ -39,7 +41,7 @@ for run in "$@"; do
     [ $n -lt $min ] && min=$n; [ $n -gt $max ] && max=$n
   done
   spread=$(awk -v a=$max -v b=$min 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
-  moved=$(grep "^  dom" /tmp/imb.log | tail -n "$ndom" | grep -o " out=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+  moved=$(newest | jq -er '[.domains[].migrated_out] | add')
   detach
   cp /tmp/imb.log "$OUT/sched-$run.log"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$BOOT" "$run" "$ops" "${disp% }" "$spread" "$moved" \

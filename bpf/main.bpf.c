@@ -111,8 +111,9 @@ struct cpu_ctx cpu_ctxs[SUL_MAX_CPUS];
 struct sul_dom_stats dom_stats[SUL_MAX_DOMAINS];
 struct sul_exit_info exit_info;
 
-/* Unused: they put the record layouts into BTF, so that the generated Rust
- * skeleton has them and src/bpf.rs cannot drift from intf.h. */
+/* Unused: they put the record layouts and constants into BTF, so that the
+ * generated Rust skeleton has them and src/bpf.rs cannot drift from intf.h. */
+enum sul_consts sul_consts_layout;
 struct sul_enqueued sul_enqueued_layout;
 struct sul_dispatch sul_dispatch_layout;
 struct sul_register_args sul_register_args_layout;

@@ -59,15 +59,20 @@ use crate::worker::DomainChannel;
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/main.skel.rs"));
 }
-use skel::types::{sul_dispatch, sul_dispatch_flags, sul_enqueued, sul_register_args};
+use skel::types::{scx_exit_kind, sul_consts, sul_dispatch, sul_dispatch_flags, sul_enqueued, sul_register_args};
 use skel::{MainSkel, MainSkelBuilder};
 
-const MAX_DOMAINS: usize = 64;
-const MAX_CPUS: usize = 1024;
-const NO_DOMAIN: u32 = u32::MAX;
+// Constants come from intf.h through BTF, so they cannot drift from it.
+const MAX_DOMAINS: usize = sul_consts::SUL_MAX_DOMAINS.0 as usize;
+const MAX_CPUS: usize = sul_consts::SUL_MAX_CPUS.0 as usize;
+const NO_DOMAIN: u32 = sul_consts::SUL_NO_DOMAIN.0;
+const SCX_EXIT_ERROR: i32 = scx_exit_kind::SCX_EXIT_ERROR.0 as i32;
+// A domain is a bit of a u64 mask on both sides.
+const _: () = assert!(MAX_DOMAINS == DomainMask::MAX_DOMAINS);
+// Flags of the kernel's own API (include/linux/sched/ext.h), which BTF
+// carries only for the enums a BPF program uses.
 const SCX_OPS_SWITCH_PARTIAL: u64 = 1 << 3;
 const SCX_ECODE_ACT_RESTART: i64 = 1 << 48;
-const SCX_EXIT_ERROR: i32 = 1024;
 
 /// What the loader needs to know.
 pub struct LoadOptions<'a> {
@@ -356,24 +361,49 @@ impl ExitInfo {
     }
 }
 
-/// Counters BPF keeps for one domain.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BpfDomainStats {
-    pub user_enqueues: u64,
-    pub kernel_enqueues: u64,
-    pub failed: u64,
-    pub dispatches: u64,
-    /// Decisions that left the DSQ (ran, or were re-enqueued first).
-    pub taken: u64,
-    pub stale: u64,
-    pub steals: u64,
-    pub kept_alone: u64,
-    pub kept_last: u64,
-    pub preempts: u64,
-    pub waits: u64,
-    pub wait_user_ns: u64,
-    pub wait_dsq_ns: u64,
+/// Counters BPF keeps for one domain: `struct sul_dom_stats` in intf.h is
+/// their one definition, and the skeleton brings it here field for field.
+/// Every field is a u64 counter, which `domain_stats` and `Add` rely on.
+pub use skel::types::sul_dom_stats as BpfDomainStats;
+
+const DOM_STATS_WORDS: usize = size_of::<BpfDomainStats>() / 8;
+const _: () = assert!(size_of::<BpfDomainStats>() == DOM_STATS_WORDS * 8);
+
+impl BpfDomainStats {
+    fn from_words(w: [u64; DOM_STATS_WORDS]) -> BpfDomainStats {
+        // SAFETY: repr(C) struct of DOM_STATS_WORDS u64s (asserted above).
+        unsafe { std::mem::transmute(w) }
+    }
+
+    fn words(self) -> [u64; DOM_STATS_WORDS] {
+        // SAFETY: as in from_words.
+        unsafe { std::mem::transmute(self) }
+    }
 }
+
+/// Field-wise sums, for totals over domains and for differences over time.
+impl std::ops::Add for BpfDomainStats {
+    type Output = BpfDomainStats;
+    fn add(self, o: BpfDomainStats) -> BpfDomainStats {
+        let (a, b) = (self.words(), o.words());
+        BpfDomainStats::from_words(std::array::from_fn(|i| a[i].wrapping_add(b[i])))
+    }
+}
+
+impl BpfDomainStats {
+    /// What the counters gained since `earlier`.
+    pub fn since(self, earlier: BpfDomainStats) -> BpfDomainStats {
+        let (a, b) = (self.words(), earlier.words());
+        BpfDomainStats::from_words(std::array::from_fn(|i| a[i].wrapping_sub(b[i])))
+    }
+}
+
+impl PartialEq for BpfDomainStats {
+    fn eq(&self, o: &BpfDomainStats) -> bool {
+        self.words() == o.words()
+    }
+}
+impl Eq for BpfDomainStats {}
 
 /// # Safety
 /// `p` must point into the live bss and be aligned for u64.
@@ -428,27 +458,14 @@ impl Shared {
         )
     }
 
+    /// Domain `dom`'s counters, each word read atomically (BPF updates
+    /// them with atomic adds while we read).
     pub fn domain_stats(&self, dom: DomainId) -> BpfDomainStats {
         let i = dom.0 as usize % MAX_DOMAINS;
-        // SAFETY: in-bounds fields of the live bss, read atomically.
+        // SAFETY: in-bounds, u64-aligned words of the live bss.
         unsafe {
-            let s = std::ptr::addr_of_mut!((*self.bss).dom_stats[i]);
-            let rd = |p: *mut u64| atomic_u64(p).load(Ordering::Relaxed);
-            BpfDomainStats {
-                user_enqueues: rd(std::ptr::addr_of_mut!((*s).user_enqueues)),
-                kernel_enqueues: rd(std::ptr::addr_of_mut!((*s).kernel_enqueues)),
-                failed: rd(std::ptr::addr_of_mut!((*s).failed)),
-                dispatches: rd(std::ptr::addr_of_mut!((*s).dispatches)),
-                taken: rd(std::ptr::addr_of_mut!((*s).taken)),
-                stale: rd(std::ptr::addr_of_mut!((*s).stale)),
-                steals: rd(std::ptr::addr_of_mut!((*s).steals)),
-                kept_alone: rd(std::ptr::addr_of_mut!((*s).kept_alone)),
-                kept_last: rd(std::ptr::addr_of_mut!((*s).kept_last)),
-                preempts: rd(std::ptr::addr_of_mut!((*s).preempts)),
-                waits: rd(std::ptr::addr_of_mut!((*s).waits)),
-                wait_user_ns: rd(std::ptr::addr_of_mut!((*s).wait_user_ns)),
-                wait_dsq_ns: rd(std::ptr::addr_of_mut!((*s).wait_dsq_ns)),
-            }
+            let base = std::ptr::addr_of_mut!((*self.bss).dom_stats[i]).cast::<u64>();
+            BpfDomainStats::from_words(std::array::from_fn(|w| atomic_u64(base.add(w)).load(Ordering::Relaxed)))
         }
     }
 

@@ -7,6 +7,7 @@ use clap::Parser;
 use topology::DomainSpec;
 
 use crate::balancer::BalanceConfig;
+use crate::stats::Format;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +24,9 @@ use crate::balancer::BalanceConfig;
         Stop it with Ctrl-C or SIGTERM: it detaches cleanly and prints why the kernel unloaded it.",
     after_help = "Examples:\n  sudo scx-userland                      the reference single-queue scheduler\n  \
         sudo scx-userland --domains llc        one queue and worker per last-level cache\n  \
-        scx-userland --show-domains --domains numa   print the domain plan and exit (no root needed)"
+        scx-userland --show-domains --domains numa   print the domain plan and exit (no root needed)\n  \
+        scx-userland --monitor 1               print a running instance's stats every second\n  \
+        scx-userland --help-stats              what each statistics field means"
 )]
 pub struct Cli {
     /// How to split the CPUs into scheduling domains: `1` (one queue for the
@@ -74,6 +77,30 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub stats_interval: u64,
 
+    /// How the statistics are printed: `text` (a line of counters, and a
+    /// table with a row per domain when there are several) or `json` (one
+    /// object per interval, on one line; --help-stats lists its fields).
+    /// Also the format of --monitor.
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub stats_format: Format,
+
+    /// The Unix socket on which a running scheduler serves its statistics
+    /// (the scx_stats protocol, as every scx scheduler does), and which
+    /// --monitor reads. Its permissions decide who may monitor.
+    #[arg(long, default_value = crate::stats::DEFAULT_SOCKET, value_name = "PATH")]
+    pub stats_socket: PathBuf,
+
+    /// Do not schedule: print the statistics of the scx-userland already
+    /// running, every SECS seconds (fractions allowed), read from its
+    /// --stats-socket, until Ctrl-C. Needs no root, only access to the
+    /// socket; waits for the scheduler if it is not running (yet).
+    #[arg(long, value_name = "SECS", value_parser = parse_monitor_secs)]
+    pub monitor: Option<f64>,
+
+    /// Print every statistics field with its meaning, and exit.
+    #[arg(long)]
+    pub help_stats: bool,
+
     /// How often the load balancer looks at the domains' queues. It moves
     /// only queued tasks, which is cheap, so it can run often.
     #[arg(long, default_value_t = crate::scheduler::DEFAULT_BALANCE_INTERVAL_MS, value_name = "MS",
@@ -110,6 +137,15 @@ pub struct Cli {
 
 fn parse_domains(s: &str) -> Result<DomainSpec, String> {
     s.parse::<DomainSpec>().map_err(|e| e.to_string())
+}
+
+fn parse_monitor_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if (0.01..=86_400.0).contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "'{s}': the monitor interval is a number of seconds from 0.01 to 86400"
+        )),
+    }
 }
 
 fn parse_ringbuf_kib(s: &str) -> Result<u32, String> {
@@ -161,6 +197,9 @@ mod tests {
             vec!["scx-userland", "--batch", "4097"],
             vec!["scx-userland", "--ringbuf-kib", "6"],
             vec!["scx-userland", "--no-such-flag"],
+            vec!["scx-userland", "--monitor", "0"],
+            vec!["scx-userland", "--monitor", "nan"],
+            vec!["scx-userland", "--stats-format", "xml"],
         ] {
             let err = Cli::try_parse_from(&args).expect_err("must be refused");
             assert!(!err.to_string().trim().is_empty(), "{args:?}");

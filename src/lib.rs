@@ -10,13 +10,15 @@
 //!
 //! Modules: `bpf` (the only one that touches BPF or `unsafe`), `queue`,
 //! `vruntime`, `task`, `worker`, `balancer`, `scheduler` (threads and the run),
-//! `stats`, `preflight`, `cli`. The topology is the `topology` crate.
+//! `stats` (every figure, its text and JSON forms, the stats socket),
+//! `monitor` (--monitor), `preflight`, `cli`. The topology is the `topology` crate.
 
 #![deny(unsafe_code)]
 
 pub mod balancer;
 pub mod bpf;
 pub mod cli;
+pub mod monitor;
 pub mod preflight;
 pub mod queue;
 pub mod scheduler;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use scx_userland::cli::Cli;
-use scx_userland::preflight;
 use scx_userland::scheduler::{self, RunConfig};
+use scx_userland::{monitor, preflight, stats};
 use topology::{Machine, Plan};
 
 fn main() -> ExitCode {
@@ -33,16 +33,29 @@ fn discover(cli: &Cli) -> Result<Plan> {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
+    if cli.help_stats {
+        print!("{}", stats::describe()?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = shutdown.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Release)).context("installing the SIGINT/SIGTERM handler")?;
+    if let Some(secs) = cli.monitor {
+        monitor::run(
+            &cli.stats_socket,
+            Duration::from_secs_f64(secs),
+            cli.stats_format,
+            &shutdown,
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
     let mut plan = discover(cli)?;
     if cli.show_domains {
         print!("{}", plan.render());
         return Ok(ExitCode::SUCCESS);
     }
     preflight::check()?;
-
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let flag = shutdown.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Release)).context("installing the SIGINT/SIGTERM handler")?;
 
     let cfg = RunConfig {
         batch: cli.batch as usize,
@@ -51,6 +64,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         verbose: cli.verbose,
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
+        stats_format: cli.stats_format,
+        stats_socket: Some(cli.stats_socket.clone()),
         balance: (!cli.no_balance).then(|| (Duration::from_millis(cli.balance_interval_ms), cli.balance_config())),
     };
 

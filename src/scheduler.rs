@@ -13,6 +13,7 @@
 //! record BPF writes, and the caller decides whether to start again.
 
 use std::mem::MaybeUninit;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -23,8 +24,9 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use topology::{DomainId, Plan};
 
 use crate::balancer::{self, BalanceConfig, DomainLoad};
-use crate::bpf::{ExitInfo, KernelChannel, LoadOptions, Session};
-use crate::stats::{BalanceStats, Snapshot};
+use crate::bpf::{ExitInfo, KernelChannel, LoadOptions, Session, Shared};
+use crate::stats::{self, BalanceStats, Sampler};
+use crate::task::QueuedTask;
 use crate::worker::{DomainState, Links, MoveRequest, Worker};
 
 /// Default balancing period. Balancing moves only queued tasks (no running
@@ -44,6 +46,9 @@ pub struct RunConfig {
     pub verbose: bool,
     pub ringbuf_bytes: u32,
     pub stats_interval: Option<Duration>,
+    pub stats_format: stats::Format,
+    /// Where to serve stats for --monitor; None: nowhere.
+    pub stats_socket: Option<PathBuf>,
     pub balance: Option<(Duration, BalanceConfig)>,
 }
 
@@ -53,6 +58,17 @@ pub struct Outcome {
     pub exit: Option<ExitInfo>,
     /// The user asked us to stop (Ctrl-C, SIGTERM).
     pub by_user: bool,
+}
+
+/// How often the main thread checks for Ctrl-C and the kernel's exit, at
+/// most; a monitor's request wakes it sooner.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The threads and channels every domain's worker is linked to.
+struct Wiring {
+    states: Arc<[DomainState]>,
+    balancer_requests: Vec<Sender<MoveRequest>>,
+    balance_stats: Arc<BalanceStats>,
 }
 
 pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<Outcome> {
@@ -67,11 +83,39 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
             ringbuf_bytes: cfg.ringbuf_bytes,
         },
     )?;
+    let wiring = start_workers(cfg, plan, &mut session)?;
+    if let (Some((interval, bcfg)), true) = (&cfg.balance, plan.domains.len() > 1) {
+        start_balancer(*interval, bcfg, plan, &wiring, &mut session)?;
+    }
+    lock_memory();
 
+    session.attach()?;
     let n = plan.domains.len();
-    let balance_stats = Arc::new(BalanceStats::default());
+    println!(
+        "scx-userland: attached, {} domain{} ({}), batch {}{}",
+        n,
+        if n == 1 { "" } else { "s" },
+        plan.spec(),
+        cfg.batch,
+        if cfg.partial { ", SCHED_EXT tasks only" } else { "" }
+    );
+    let sampler = Sampler::new(session.shared(), &wiring.states, &wiring.balance_stats, plan);
+    let by_user = supervise(cfg, &session.shared(), &sampler, shutdown)?;
+    session.shutdown();
+    Ok(Outcome {
+        exit: session.shared().exit_info(),
+        by_user,
+    })
+}
+
+/// Starts one pinned worker per domain and waits until each has
+/// registered itself with BPF: attaching before that would queue the
+/// workers to themselves.
+fn start_workers(cfg: &RunConfig, plan: &Plan, session: &mut Session) -> Result<Wiring> {
+    let n = plan.domains.len();
     let states: Arc<[DomainState]> = (0..n).map(|_| DomainState::default()).collect();
-    let (inbox_tx, inbox_rx): (Vec<Sender<_>>, Vec<Receiver<_>>) = (0..n).map(|_| bounded(INBOX_CAPACITY)).unzip();
+    let (inbox_tx, inbox_rx): (Vec<Sender<QueuedTask>>, Vec<Receiver<_>>) =
+        (0..n).map(|_| bounded(INBOX_CAPACITY)).unzip();
     let (req_tx, req_rx): (Vec<Sender<MoveRequest>>, Vec<Receiver<MoveRequest>>) = (0..n).map(|_| bounded(16)).unzip();
     let (started_tx, started_rx) = bounded::<(DomainId, Result<(), String>)>(n);
 
@@ -115,80 +159,91 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
         session.adopt(handle);
     }
 
-    // Every worker has registered itself with BPF before we attach.
     for _ in 0..n {
         let (dom, started) = started_rx
             .recv_timeout(Duration::from_secs(10))
             .map_err(|_| anyhow!("a worker thread did not start within 10 s"))?;
         started.map_err(|e| anyhow!("worker of domain {dom} could not start: {e}"))?;
     }
+    Ok(Wiring {
+        states,
+        balancer_requests: req_tx,
+        balance_stats: Arc::new(BalanceStats::default()),
+    })
+}
 
-    if let (Some((interval, bcfg)), true) = (&cfg.balance, n > 1) {
-        let (interval, bcfg, states, stop) = (*interval, bcfg.clone(), states.clone(), session.stop_flag());
-        let loads_of = plan_loads(plan);
-        let bstats = balance_stats.clone();
-        let handle = thread::Builder::new()
-            .name("sul-balancer".into())
-            .spawn(move || balance_loop(interval, &bcfg, &loads_of, &states, &req_tx, &stop, &bstats))
-            .context("starting the balancer thread")?;
-        session.adopt(handle);
-    }
+fn start_balancer(
+    interval: Duration,
+    bcfg: &BalanceConfig,
+    plan: &Plan,
+    wiring: &Wiring,
+    session: &mut Session,
+) -> Result<()> {
+    let (bcfg, states, stop) = (bcfg.clone(), wiring.states.clone(), session.stop_flag());
+    let (loads_of, requests, bstats) = (
+        plan_loads(plan),
+        wiring.balancer_requests.clone(),
+        wiring.balance_stats.clone(),
+    );
+    let handle = thread::Builder::new()
+        .name("sul-balancer".into())
+        .spawn(move || balance_loop(interval, &bcfg, &loads_of, &states, &requests, &stop, &bstats))
+        .context("starting the balancer thread")?;
+    session.adopt(handle);
+    Ok(())
+}
 
-    // Page faults on the paths that schedule tasks would stall everything
-    // waiting for us; lock what we have and will have.
+/// Page faults on the paths that schedule tasks would stall everything
+/// waiting for us; lock what we have and will have.
+fn lock_memory() {
     use nix::sys::mman::{mlockall, MlockAllFlags};
     if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
         eprintln!("scx-userland: warning: mlockall failed ({e}); running without locked memory");
     }
-
-    session.attach()?;
-    let faults_at_attach = process_faults();
-    println!(
-        "scx-userland: attached, {} domain{} ({}), batch {}{}",
-        n,
-        if n == 1 { "" } else { "s" },
-        plan.spec(),
-        cfg.batch,
-        if cfg.partial { ", SCHED_EXT tasks only" } else { "" }
-    );
-
-    let shared = session.shared();
-    let mut prev = Snapshot::default();
-    let mut next_stats = Instant::now() + cfg.stats_interval.unwrap_or(Duration::MAX / 4);
-    let by_user = loop {
-        if shutdown.load(Ordering::Acquire) {
-            break true;
-        }
-        if shared.exit_info().is_some() {
-            break false;
-        }
-        thread::sleep(Duration::from_millis(100));
-        if let (Some(every), true) = (cfg.stats_interval, Instant::now() >= next_stats) {
-            let mut snap = Snapshot::take(&shared, &states, &balance_stats, plan);
-            snap.faults = process_faults().saturating_sub(faults_at_attach);
-            println!("{}", snap.render(&prev, plan));
-            prev = snap;
-            next_stats += every;
-        }
-    };
-    session.shutdown();
-    Ok(Outcome {
-        exit: shared.exit_info(),
-        by_user,
-    })
 }
 
-/// Page faults, minor and major, that all of this process's threads have
-/// taken so far. Memory is locked (MCL_FUTURE), so a page added after
-/// attach is populated at once and counted here too: after attach the
-/// figure grows only when memory does (a queue deeper than ever before
-/// takes a few more B-tree nodes), never by a fault on the hot paths'
-/// existing memory.
-fn process_faults() -> u64 {
-    use nix::sys::resource::{getrusage, UsageWho};
-    getrusage(UsageWho::RUSAGE_SELF)
-        .map(|u| u64::try_from(u.minor_page_faults() + u.major_page_faults()).unwrap_or(0))
-        .unwrap_or(0)
+/// The main thread while attached: prints stats, answers monitors, and
+/// returns when the user or the kernel ends the run (true: the user).
+fn supervise(cfg: &RunConfig, shared: &Shared, sampler: &Sampler, shutdown: &AtomicBool) -> Result<bool> {
+    // Started only now that we are attached: a second instance, refused
+    // at attach, must not take the first one's socket.
+    let server = cfg.stats_socket.as_deref().and_then(|path| match stats::serve(path) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            eprintln!("scx-userland: warning: {e:#}; --monitor cannot reach this instance");
+            None
+        }
+    });
+    let monitors = server.as_ref().map(|s| s.channels());
+    let mut printed = sampler.take();
+    let mut next_stats = cfg.stats_interval.map(|every| Instant::now() + every);
+    loop {
+        if shutdown.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        if shared.exit_info().is_some() {
+            return Ok(false);
+        }
+        match &monitors {
+            Some((answer, requests)) => {
+                if let Ok(earlier) = requests.recv_timeout(TICK) {
+                    let later = sampler.take();
+                    let stats = sampler.stats(&earlier, &later);
+                    // The monitor may have gone meanwhile.
+                    let _ = answer.send((later, stats));
+                }
+            }
+            None => thread::sleep(TICK),
+        }
+        if let (Some(every), Some(due)) = (cfg.stats_interval, next_stats) {
+            if Instant::now() >= due {
+                let later = sampler.take();
+                println!("{}", cfg.stats_format.render(&sampler.stats(&printed, &later))?);
+                printed = later;
+                next_stats = Some(due + every);
+            }
+        }
+    }
 }
 
 fn pin_to(cpus: &[u32]) -> Result<(), String> {
@@ -222,6 +277,7 @@ fn balance_loop(
     stop: &AtomicBool,
     stats: &BalanceStats,
 ) {
+    stats.tid.store(nix::unistd::gettid().as_raw(), Ordering::Relaxed);
     let mut loads = template.to_vec();
     while !stop.load(Ordering::Acquire) {
         thread::sleep(interval);

@@ -36,7 +36,9 @@ impl EnqueueSeq {
 pub struct DomainMask(pub u64);
 
 impl DomainMask {
-    pub const MAX_DOMAINS: usize = 64;
+    /// One bit per domain in a u64 (intf.h's SUL_MAX_DOMAINS; bpf.rs
+    /// checks that they agree).
+    pub const MAX_DOMAINS: usize = u64::BITS as usize;
 
     pub fn all(nr_domains: usize) -> DomainMask {
         if nr_domains >= Self::MAX_DOMAINS {

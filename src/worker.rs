@@ -32,7 +32,7 @@
 //!   leave the migrants in its inbox until the heartbeat, up to 250 ms.
 //!   In partial mode a sleeping worker finds them within `IDLE_WAIT`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,8 @@ pub struct DomainState {
     pub migrated_in: AtomicU64,
     pub migrated_out: AtomicU64,
     pub migrated_out_numa: AtomicU64,
+    /// The worker thread's id, for its CPU time and faults (0: not yet).
+    pub tid: AtomicI32,
 }
 
 /// The balancer asks a worker to push about `weight` of load to `to`.
@@ -174,6 +176,9 @@ impl<C: DomainChannel> Worker<C> {
     }
 
     pub fn run(&mut self) {
+        self.state()
+            .tid
+            .store(nix::unistd::gettid().as_raw(), Ordering::Relaxed);
         while !self.links.stop.load(Ordering::Acquire) {
             self.step();
         }

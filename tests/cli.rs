@@ -109,3 +109,48 @@ fn a_kernel_without_sched_ext_is_refused() {
     assert!(!o.status.success());
     assert!(text(&o).contains("CONFIG_SCHED_CLASS_EXT"), "{}", text(&o));
 }
+
+#[test]
+fn help_stats_describes_the_json_fields() {
+    let o = sched(&["--help-stats"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    for field in [
+        "user_dispatches",
+        "queued",
+        "faults",
+        "dispatch_rate",
+        "worker_busy_pct",
+        "migrations_node",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(field) && l.contains(" : ")),
+            "{field} is not described:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn monitor_waits_for_a_scheduler_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("stats");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scx-userland"))
+        .args(["--monitor", "0.1", "--stats-socket"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Still running: a monitor outlives a scheduler that is not there yet.
+    assert!(child.try_wait().expect("wait").is_none(), "the monitor gave up");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let o = child.wait_with_output().expect("output");
+    assert!(o.status.success(), "Ctrl-C ends the monitor cleanly: {}", text(&o));
+    assert!(text(&o).contains("waiting for one"), "{}", text(&o));
+}

@@ -44,7 +44,7 @@ sleep 6
 wait_stats
 moved=0
 for d in 0 1 2 3; do
-  out=$(dom_stat $d out); disp=$(dom_stat $d dispatches); eval "was=\$d0_$d"
+  out=$(dom_stat $d migrated_out); disp=$(dom_stat $d dispatches); eval "was=\$d0_$d"
   echo "domain $d: migrated out=$out, dispatches +$((disp - was)) since the widening"
   moved=$((moved + out))
   [ "$mode" = on ] && { [ "$((disp - was))" -gt 0 ] || fail "domain $d dispatched nothing after the widening"; }

@@ -101,11 +101,11 @@ attached_or_fail
 sleep 2
 wait_stats
 wait_stats
-line=$(grep '^bpf enqueues' "$LOG" | tail -n 1)
+line=$(stats_line)
 echo "once quiet: $line"
-# All from the same line: a later one may count tasks that woke since.
-key() { echo "$line" | grep -o "[ |]$1=[0-9]*" | head -n 1 | cut -d= -f2; }
-queued=$(key queued); sent=$(key user); got=$(key enqueues); failed=$(key failed)
+# All from the same object: a later one may count tasks that woke since.
+key() { echo "$line" | jq -er ".$1"; }
+queued=$(key queued); sent=$(key bpf_user_enqueues); got=$(key user_enqueues); failed=$(key bpf_failed_enqueues)
 [ "$queued" = 0 ] || fail "$queued tasks still queued in user space on a quiet machine"
 [ "$sent" = "$got" ] || fail "BPF sent $sent tasks to user space, user space received $got"
 [ "${failed:-0}" -gt 0 ] || echo "note: the ring buffers never filled (failed=0)"

@@ -21,6 +21,12 @@ for arg in "$@"; do
   run_stress "switch 4 x 3s" --switch 4 -t 3
   hackbench -g 2 -l 50 > /dev/null 2>&1 || fail "hackbench failed"
   wait_stats
+  # The text form a user watches: a row per domain under a header.
+  timeout --preserve-status -s INT 2.5 "$SCHED" --monitor 1 > /tmp/mon.txt 2>&1 || fail "--monitor failed: $(cat /tmp/mon.txt)"
+  sed -n '/^bpf enqueues/,$p' /tmp/mon.txt | head -n $((want + 3))
+  rows=$(grep -cE '^ +[0-9]+ +[0-9]' /tmp/mon.txt); samples=$(grep -c '^bpf enqueues' /tmp/mon.txt)
+  per=$want; [ "$want" -gt 1 ] || per=0  # one domain: no table
+  [ "$samples" -ge 1 ] && [ "$rows" = $((samples * per)) ] || fail "--monitor: $samples samples, $rows domain rows, want $per each"
   echo "$live" | while read -r _ id _ cpus _; do
     d=$(dom_stat "$id" dispatches)
     echo "domain $id (cpus $cpus): dispatches=$d"

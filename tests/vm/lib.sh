@@ -41,7 +41,7 @@ wait_enabled() {
 # start_sched ARGS...: start the scheduler, wait until the kernel says enabled.
 start_sched() {
   : > "$LOG"
-  "$SCHED" --stats-interval 1 "$@" > "$LOG" 2>&1 &
+  "$SCHED" --stats-interval 1 --stats-format json "$@" > "$LOG" 2>&1 &
   SCHED_PID=$!
   wait_enabled "$SCHED_PID"
   echo "attached: $* (state $(state), ops $(ops))"
@@ -63,19 +63,16 @@ attached_or_fail() {
   [ "$(state)" = enabled ] || fail "state is '$(state)' while the scheduler should run"
 }
 
-# last_stat KEY: the value of KEY=N in the newest totals line.
-last_stat() { grep '^bpf enqueues' "$LOG" | tail -n 1 | grep -o "[ |]$1=[0-9]*" | head -n 1 | cut -d= -f2; }
-# dom_stat DOM KEY: the value of KEY=N in the newest line of domain DOM.
-# With one domain there are no per-domain lines: the totals are domain 0's.
-dom_stat() {
-  if grep -q "^  dom " "$LOG"; then
-    grep "^  dom $1 " "$LOG" | tail -n 1 | grep -o " $2=[0-9]*" | cut -d= -f2
-  else
-    last_stat "$2"
-  fi
-}
-# wait_stats: let one more stats line arrive.
-wait_stats() { local n; n=$(grep -c '^bpf enqueues' "$LOG"); for _ in $(seq 1 50); do [ "$(grep -c '^bpf enqueues' "$LOG")" -gt "$n" ] && return; sleep 0.1; done; }
+# The scheduler prints its stats as one JSON object per line
+# (--stats-format json; `scx-userland --help-stats` names every field).
+# stats_line: the newest one.
+stats_line() { grep '^{' "$LOG" | tail -n 1; }
+# last_stat FIELD: a field of the newest stats object; empty if absent.
+last_stat() { stats_line | jq -er ".$1" 2> /dev/null; }
+# dom_stat DOM FIELD: a field of domain DOM in the newest stats object.
+dom_stat() { stats_line | jq -er ".domains[\"$1\"].$2" 2> /dev/null; }
+# wait_stats: let one more stats object arrive.
+wait_stats() { local n; n=$(grep -c '^{' "$LOG"); for _ in $(seq 1 50); do [ "$(grep -c '^{' "$LOG")" -gt "$n" ] && return; sleep 0.1; done; }
 
 # run_stress DESC ARGS...: stress-ng with a time limit; must succeed.
 run_stress() {

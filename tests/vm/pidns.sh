@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 : > "$LOG"
-unshare --pid --fork --mount-proc "$SCHED" --stats-interval 1 "$@" > "$LOG" 2>&1 &
+unshare --pid --fork --mount-proc "$SCHED" --stats-interval 1 --stats-format json "$@" > "$LOG" 2>&1 &
 outer=$!
 wait_enabled "$outer"
 # unshare forks the scheduler and waits for it; signals go to the scheduler,
@@ -23,7 +23,7 @@ run_stress "switch 4 x 5s" --switch 4 -t 5
 hackbench -g 2 -l 100 > /dev/null 2>&1 || fail "hackbench failed"
 attached_or_fail
 wait_stats
-disp=$(last_stat dispatches)
+disp=$(last_stat user_dispatches)
 echo "user-space dispatches: $disp"
 [ "${disp:-0}" -gt 1000 ] || fail "too few user-space dispatches ($disp)"
 

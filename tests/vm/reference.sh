@@ -17,8 +17,30 @@ hackbench -g 4 -l 200 > /tmp/hb.log 2>&1 || fail "hackbench failed"
 echo "hackbench: $(grep Time /tmp/hb.log)"
 attached_or_fail
 wait_stats
-user=$(last_stat user); disp=$(last_stat dispatches); enq=$(last_stat enqueues)
+user=$(last_stat bpf_user_enqueues); disp=$(last_stat user_dispatches); enq=$(last_stat user_enqueues)
 echo "bpf user enqueues=$user, user-space enqueues=$enq dispatches=$disp"
 [ "${user:-0}" -gt 1000 ] || fail "too few tasks went to user space ($user)"
 [ "${disp:-0}" -gt 1000 ] || fail "too few user-space dispatches ($disp)"
+
+# --monitor, from a second process, while work runs: one JSON object per
+# interval, each covering its own interval, counters growing.
+stress-ng --temp-path /tmp --switch 2 -t 4 > /dev/null 2>&1 &
+load=$!
+timeout --preserve-status -s INT 3.2 "$SCHED" --monitor 0.5 --stats-format json > /tmp/mon.log 2> /tmp/mon.err ||
+  fail "--monitor exited $?: $(cat /tmp/mon.err)"
+wait "$load"
+n=$(grep -c '^{' /tmp/mon.log)
+first=$(grep '^{' /tmp/mon.log | head -n 1 | jq -er .user_dispatches) || fail "monitor output is not JSON: $(head -n 1 /tmp/mon.log)"
+last=$(grep '^{' /tmp/mon.log | tail -n 1 | jq -er .user_dispatches) || fail "monitor output is not JSON: $(tail -n 1 /tmp/mon.log)"
+ivl=$(grep '^{' /tmp/mon.log | tail -n 1 | jq -er .interval_ms)
+echo "--monitor 0.5: $n samples, user-space dispatches $first -> $last, interval ${ivl} ms"
+[ "$n" -ge 4 ] || fail "--monitor printed $n samples in 3.2 s"
+[ "$last" -gt "$first" ] || fail "the monitor's counters did not grow"
+[ "$ivl" -ge 400 ] && [ "$ivl" -le 2000 ] || fail "a monitor sample covered ${ivl} ms, not about 500"
+# A user who may not open the socket gets one clear line, and a failure.
+if timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups "$SCHED" --monitor 1 > /tmp/mon-nobody.log 2>&1; then
+  fail "--monitor as an unprivileged user did not fail: $(cat /tmp/mon-nobody.log)"
+fi
+grep -q "may not connect" /tmp/mon-nobody.log || fail "unprivileged --monitor said: $(cat /tmp/mon-nobody.log)"
+echo "unprivileged --monitor: $(cat /tmp/mon-nobody.log)"
 finish reference

@@ -8,7 +8,7 @@ start_sched --ringbuf-kib 4
 hackbench -g 8 -l 100 > /tmp/hb.log 2>&1 || fail "hackbench failed"
 run_stress "fork 4 x 5s" --fork 4 -t 5
 wait_stats
-failed=$(last_stat failed); user=$(last_stat user)
+failed=$(last_stat bpf_failed_enqueues); user=$(last_stat bpf_user_enqueues)
 echo "with 4 KiB ring buffers: failed=$failed user=$user"
 [ "${failed:-0}" -gt 0 ] || fail "the ring buffer never filled: the test proves nothing"
 [ "${user:-0}" -gt 0 ] || fail "nothing went through user space"
