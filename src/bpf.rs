@@ -60,7 +60,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/main.skel.rs"));
 }
 use skel::types::{scx_exit_kind, sul_consts, sul_dispatch, sul_dispatch_flags, sul_enqueued, sul_register_args};
-use skel::{MainSkel, MainSkelBuilder};
+use skel::{MainSkel, MainSkelBuilder, OpenMainSkel};
 
 // Constants come from intf.h through BTF, so they cannot drift from it.
 const MAX_DOMAINS: usize = sul_consts::SUL_MAX_DOMAINS.0 as usize;
@@ -129,6 +129,8 @@ pub struct ChannelMaps {
 }
 
 impl<'obj> Session<'obj> {
+    /// Opens, configures and loads the BPF program, and gives each domain
+    /// its ring buffers; nothing runs until [`Session::attach`].
     pub fn load(open_object: &'obj mut MaybeUninit<OpenObject>, opts: &LoadOptions) -> Result<Session<'obj>> {
         VERBOSE.store(opts.verbose, Ordering::Relaxed);
         if let Ok(mut log) = LIBBPF_LOG.lock() {
@@ -136,91 +138,14 @@ impl<'obj> Session<'obj> {
         }
         libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print)));
 
-        let plan = opts.plan;
-        let nr_domains = plan.domains.len();
-        if nr_domains == 0 || nr_domains > MAX_DOMAINS {
-            bail!("{nr_domains} domains: scx-userland supports 1 to {MAX_DOMAINS}");
-        }
-        let nr_possible = libbpf_rs::num_possible_cpus().context("reading the number of possible CPUs")?;
-        if nr_possible > MAX_CPUS {
-            bail!("this machine has {nr_possible} possible CPUs; scx-userland supports up to {MAX_CPUS}");
-        }
-
+        let nr_possible = check_limits(opts.plan)?;
         let mut open = MainSkelBuilder::default()
             .open(open_object)
             .context("opening the BPF object (libbpf)")?;
-
-        let rodata = open
-            .maps
-            .rodata_data
-            .as_deref_mut()
-            .context("the BPF object has no .rodata")?;
-        rodata.nr_domains = nr_domains as u32;
-        rodata.nr_possible_cpus = nr_possible as u32;
-        rodata.slice_ns = crate::vruntime::SLICE_NS;
-        rodata.min_slice_ns = crate::vruntime::MIN_SLICE_NS;
-        rodata.max_slice_ns = crate::vruntime::MAX_SLICE_NS;
-        rodata.sleeper_credit_ns = crate::vruntime::SLEEPER_CREDIT_NS;
-        rodata.wakeup_gran_ns = crate::vruntime::WAKEUP_GRAN_NS;
-        rodata.min_debt_ns = crate::vruntime::MIN_DEBT_NS;
-        // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
-        // hold and release them: they sleep in epoll and BPF wakes them.
-        rodata.sleeping_workers = opts.partial;
-        // Without it every slice end is a trip through the worker while
-        // the CPU idles: beside one hog per CPU, 2% idle with one domain,
-        // 9-16% with several, 35% in partial mode (README, "The fast path").
-        rodata.fast_path = opts.fast_path;
-        for cpu in 0..nr_possible {
-            // CPUs outside the plan (offline, or not ours to use) still run
-            // sched_ext tasks; they take work from domain 0.
-            rodata.cpu_to_dom[cpu] = plan.domain_of_cpu(cpu as u32).map_or(0, |d| d.0);
-        }
-        for d in &plan.domains {
-            let row = &mut rodata.steal_order[d.id.0 as usize];
-            row.fill(NO_DOMAIN);
-            for (i, other) in plan.steal_order(d.id).into_iter().enumerate() {
-                row[i] = other.0;
-            }
-        }
-
-        let ops = open.struct_ops.sul_ops_mut();
-        ops.timeout_ms = crate::vruntime::WATCHDOG_TIMEOUT_MS;
-        if opts.partial {
-            ops.flags |= SCX_OPS_SWITCH_PARTIAL;
-        }
-        // A CPU hotplug between here and attach makes the kernel refuse us
-        // with a restart request instead of running on a stale plan.
-        if let Ok(seq) = std::fs::read_to_string("/sys/kernel/sched_ext/hotplug_seq") {
-            ops.hotplug_seq = seq.trim().parse().unwrap_or(0);
-        }
-
-        let mut skel = open.load().map_err(|e| {
-            let lines = if opts.verbose { 10_000 } else { 25 };
-            anyhow::anyhow!(
-                "the kernel rejected the BPF program ({e}); last lines of the verifier/libbpf log{}:\n{}",
-                if opts.verbose { "" } else { " (all of it with -v)" },
-                log_tail(lines)
-            )
-        })?;
-
-        let mut channels = Vec::with_capacity(nr_domains);
-        for d in &plan.domains {
-            let key = d.id.0.to_ne_bytes();
-            let to_user = create_ringbuf(MapType::RingBuf, "sul_to_user", opts.ringbuf_bytes)?;
-            let to_kern = create_ringbuf(MapType::UserRingBuf, "sul_to_kern", opts.ringbuf_bytes)?;
-            for (outer, inner) in [(&mut skel.maps.to_user, &to_user), (&mut skel.maps.to_kern, &to_kern)] {
-                let fd = inner.as_fd();
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&fd) as u32;
-                outer
-                    .update(&key, &fd.to_ne_bytes(), MapFlags::ANY)
-                    .with_context(|| format!("installing domain {}'s ring buffer", d.id))?;
-            }
-            channels.push(Some(ChannelMaps {
-                dom: d.id,
-                to_user,
-                to_kern,
-            }));
-        }
+        fill_rodata(&mut open, opts, nr_possible)?;
+        configure_ops(&mut open, opts);
+        let mut skel = load_verified(open, opts.verbose)?;
+        let channels = install_channels(&mut skel, opts)?;
 
         let bss = skel
             .maps
@@ -328,6 +253,111 @@ impl Registrar {
         }
         Ok(())
     }
+}
+
+/// The plan and machine must fit BPF's fixed-size arrays; returns the
+/// number of possible CPUs.
+fn check_limits(plan: &Plan) -> Result<usize> {
+    let nr_domains = plan.domains.len();
+    if nr_domains == 0 || nr_domains > MAX_DOMAINS {
+        bail!("{nr_domains} domains: scx-userland supports 1 to {MAX_DOMAINS}");
+    }
+    let nr_possible = libbpf_rs::num_possible_cpus().context("reading the number of possible CPUs")?;
+    if nr_possible > MAX_CPUS {
+        bail!("this machine has {nr_possible} possible CPUs; scx-userland supports up to {MAX_CPUS}");
+    }
+    Ok(nr_possible)
+}
+
+/// The program's constants: the plan (CPU to domain, steal order), the
+/// vruntime parameters shared with user space, and the modes.
+fn fill_rodata(open: &mut OpenMainSkel, opts: &LoadOptions, nr_possible: usize) -> Result<()> {
+    let plan = opts.plan;
+    let nr_domains = plan.domains.len();
+    let rodata = open
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .context("the BPF object has no .rodata")?;
+    rodata.nr_domains = nr_domains as u32;
+    rodata.nr_possible_cpus = nr_possible as u32;
+    rodata.slice_ns = crate::vruntime::SLICE_NS;
+    rodata.min_slice_ns = crate::vruntime::MIN_SLICE_NS;
+    rodata.max_slice_ns = crate::vruntime::MAX_SLICE_NS;
+    rodata.sleeper_credit_ns = crate::vruntime::SLEEPER_CREDIT_NS;
+    rodata.wakeup_gran_ns = crate::vruntime::WAKEUP_GRAN_NS;
+    rodata.min_debt_ns = crate::vruntime::MIN_DEBT_NS;
+    // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
+    // hold and release them: they sleep in epoll and BPF wakes them.
+    rodata.sleeping_workers = opts.partial;
+    // Without it every slice end is a trip through the worker while
+    // the CPU idles: beside one hog per CPU, 2% idle with one domain,
+    // 9-16% with several, 35% in partial mode (README, "The fast path").
+    rodata.fast_path = opts.fast_path;
+    for cpu in 0..nr_possible {
+        // CPUs outside the plan (offline, or not ours to use) still run
+        // sched_ext tasks; they take work from domain 0.
+        rodata.cpu_to_dom[cpu] = plan.domain_of_cpu(cpu as u32).map_or(0, |d| d.0);
+    }
+    for d in &plan.domains {
+        let row = &mut rodata.steal_order[d.id.0 as usize];
+        row.fill(NO_DOMAIN);
+        for (i, other) in plan.steal_order(d.id).into_iter().enumerate() {
+            row[i] = other.0;
+        }
+    }
+    Ok(())
+}
+
+/// The sched_ext ops' own settings: watchdog, partial mode, hotplug.
+fn configure_ops(open: &mut OpenMainSkel, opts: &LoadOptions) {
+    let ops = open.struct_ops.sul_ops_mut();
+    ops.timeout_ms = crate::vruntime::WATCHDOG_TIMEOUT_MS;
+    if opts.partial {
+        ops.flags |= SCX_OPS_SWITCH_PARTIAL;
+    }
+    // A CPU hotplug between here and attach makes the kernel refuse us
+    // with a restart request instead of running on a stale plan.
+    if let Ok(seq) = std::fs::read_to_string("/sys/kernel/sched_ext/hotplug_seq") {
+        ops.hotplug_seq = seq.trim().parse().unwrap_or(0);
+    }
+}
+
+/// Loads through the verifier; a rejection carries the log's last lines.
+fn load_verified<'obj>(open: OpenMainSkel<'obj>, verbose: bool) -> Result<MainSkel<'obj>> {
+    open.load().map_err(|e| {
+        let lines = if verbose { 10_000 } else { 25 };
+        anyhow::anyhow!(
+            "the kernel rejected the BPF program ({e}); last lines of the verifier/libbpf log{}:\n{}",
+            if verbose { "" } else { " (all of it with -v)" },
+            log_tail(lines)
+        )
+    })
+}
+
+/// Creates each domain's pair of ring buffers and puts them in the
+/// to_user / to_kern map-of-maps, where BPF finds them by domain.
+fn install_channels(skel: &mut MainSkel, opts: &LoadOptions) -> Result<Vec<Option<ChannelMaps>>> {
+    let mut channels = Vec::with_capacity(opts.plan.domains.len());
+    for d in &opts.plan.domains {
+        let key = d.id.0.to_ne_bytes();
+        let to_user = create_ringbuf(MapType::RingBuf, "sul_to_user", opts.ringbuf_bytes)?;
+        let to_kern = create_ringbuf(MapType::UserRingBuf, "sul_to_kern", opts.ringbuf_bytes)?;
+        for (outer, inner) in [(&mut skel.maps.to_user, &to_user), (&mut skel.maps.to_kern, &to_kern)] {
+            let fd = inner.as_fd();
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&fd) as u32;
+            outer
+                .update(&key, &fd.to_ne_bytes(), MapFlags::ANY)
+                .with_context(|| format!("installing domain {}'s ring buffer", d.id))?;
+        }
+        channels.push(Some(ChannelMaps {
+            dom: d.id,
+            to_user,
+            to_kern,
+        }));
+    }
+
+    Ok(channels)
 }
 
 fn create_ringbuf(ty: MapType, name: &str, bytes: u32) -> Result<MapHandle> {
