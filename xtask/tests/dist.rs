@@ -16,11 +16,7 @@ use std::process::Command;
 use clap_complete::Shell;
 use xtask::{command, completion, completion_file_name, dist, visible_long_flags};
 
-/// Installed programs are looked up on PATH without spawning them, so
-/// that "not installed" is told apart from "failed".
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-}
+mod common;
 
 /// groff's text rendering of a man page, without overstrike or colour
 /// codes. Minus and hyphen glyphs some groff versions emit in UTF-8 are
@@ -79,12 +75,7 @@ fn documented_options(rendered: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_man_page_renders_with_every_long_flag_as_an_option_entry() {
-    if !on_path("groff") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "groff is not installed but CI is set: apt-get install groff-base"
-        );
-        println!("skipped: groff not installed (apt-get install groff-base)");
+    if !common::tool_installed("groff", "groff-base") {
         return;
     }
     let dir = tempfile::tempdir().expect("temporary directory");
