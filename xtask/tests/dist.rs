@@ -22,16 +22,11 @@ mod common;
 /// codes. Minus and hyphen glyphs some groff versions emit in UTF-8 are
 /// mapped back to `-` so flags compare as typed.
 fn render(page: &Path) -> String {
-    let out = Command::new("groff")
-        .args(["-ww", "-man", "-Tutf8", "-P-c", "-P-b", "-P-o", "-P-u"])
-        .arg(page)
-        .env("LC_ALL", "C.UTF-8")
-        .output()
-        .expect("running groff");
-    assert!(
-        out.status.success(),
-        "groff failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new("groff")
+            .args(["-ww", "-man", "-Tutf8", "-P-c", "-P-b", "-P-o", "-P-u"])
+            .arg(page)
+            .env("LC_ALL", "C.UTF-8"),
     );
     // -ww turns on every warning: a malformed page (bad escape, unknown
     // macro) shows up here even though groff still renders something.
@@ -113,16 +108,7 @@ fn bash_offers(script: &Path) -> BTreeSet<String> {
         "$f" scx-userland -- scx-userland
         printf '%s\n' "${COMPREPLY[@]}"
     "#;
-    let out = Command::new("bash")
-        .args(["-c", probe, "probe"])
-        .arg(script)
-        .output()
-        .expect("running bash");
-    assert!(
-        out.status.success(),
-        "bash probe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::run_ok(Command::new("bash").args(["-c", probe, "probe"]).arg(script));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)

@@ -150,28 +150,45 @@ fn code(label: &str) -> String {
     format!("`{label}`")
 }
 
-fn row_prefix(r: &Row) -> Vec<String> {
-    vec![
-        r.boot.clone(),
-        r.item.clone(),
-        r.label.clone(),
-        r.round.map(|n| n.to_string()).unwrap_or_default(),
-    ]
-}
-
-fn bench(rows: &[Row]) -> Report {
+/// The CSV: a header, then per row its boot, item, label and round, the
+/// `columns` (`middle(row)`) and its status.
+fn csv_rows(columns: Vec<String>, rows: &[Row], middle: impl Fn(&Row) -> Vec<String>) -> Vec<Vec<String>> {
     let mut header: Vec<String> = ["boot", "item", "config", "round"].map(String::from).into();
-    header.extend(WORKLOADS.iter().map(|w| w.to_string()));
-    header.extend(WORKLOADS.iter().map(|w| format!("{w} / EEVDF")));
+    header.extend(columns);
     header.push("status".into());
     let mut csv = vec![header];
     for r in rows {
-        let mut line = row_prefix(r);
-        line.extend(r.fields.iter().cloned());
-        line.extend((0..WORKLOADS.len()).map(|i| fixed(bench_ratio(rows, r, i), 4)));
+        let mut line = vec![
+            r.boot.clone(),
+            r.item.clone(),
+            r.label.clone(),
+            r.round.map(|n| n.to_string()).unwrap_or_default(),
+        ];
+        line.extend(middle(r));
         line.push(r.status.clone());
         csv.push(line);
     }
+    csv
+}
+
+/// The Markdown table's rows for `rows`: item and boot, then `rest(row)`.
+fn md_rows<'a>(rows: impl Iterator<Item = &'a Row>, rest: impl Fn(&Row) -> Vec<String>) -> Vec<Vec<String>> {
+    rows.map(|r| {
+        let mut cells = vec![code(&r.item), r.boot.clone()];
+        cells.extend(rest(r));
+        cells
+    })
+    .collect()
+}
+
+fn bench(rows: &[Row]) -> Report {
+    let mut columns: Vec<String> = WORKLOADS.iter().map(|w| w.to_string()).collect();
+    columns.extend(WORKLOADS.iter().map(|w| format!("{w} / EEVDF")));
+    let csv = csv_rows(columns, rows, |r| {
+        let mut cells = r.fields.clone();
+        cells.extend((0..WORKLOADS.len()).map(|i| fixed(bench_ratio(rows, r, i), 4)));
+        cells
+    });
 
     let labels = labels(rows);
     let series = series(
@@ -243,35 +260,21 @@ fn fairness(rows: &[Row]) -> Report {
             }
         }
     }
-    let mut header: Vec<String> = [
-        "boot",
-        "item",
-        "config",
-        "round",
-        "load",
-        "worst_big_err_pct",
-        "worst_err_pct",
-        "jain",
-        "busy_cpus",
-    ]
-    .map(String::from)
-    .into();
-    header.extend(nices.iter().map(|k| format!("err_pct nice {k}")));
-    header.push("status".into());
-    let mut csv = vec![header];
-    for r in rows {
-        let mut line = row_prefix(r);
-        line.extend(r.fields[..5].iter().cloned());
+    let mut columns: Vec<String> = ["load", "worst_big_err_pct", "worst_err_pct", "jain", "busy_cpus"]
+        .map(String::from)
+        .into();
+    columns.extend(nices.iter().map(|k| format!("err_pct nice {k}")));
+    let csv = csv_rows(columns, rows, |r| {
+        let mut cells = r.fields[..5].to_vec();
         let pn = per_nice(&r.fields[5]);
-        line.extend(nices.iter().map(|k| {
+        cells.extend(nices.iter().map(|k| {
             pn.iter()
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default()
         }));
-        line.push(r.status.clone());
-        csv.push(line);
-    }
+        cells
+    });
 
     let labels = labels(rows);
     let loads = loads(rows);
@@ -303,14 +306,7 @@ fn fairness(rows: &[Row]) -> Report {
          0.1 CPU), Jain's index over actual/expected shares, CPUs the hogs kept busy, and the worst \
          error per nice level (bench/fairness.py).\n\n",
     );
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let mut cells = vec![code(&r.item), r.boot.clone()];
-            cells.extend(r.fields.iter().cloned());
-            cells
-        })
-        .collect();
+    let table = md_rows(rows.iter(), |r| r.fields.clone());
     md_table(
         &mut md,
         &[
@@ -335,28 +331,19 @@ fn fairness(rows: &[Row]) -> Report {
 const LATENCY: [&str; 3] = ["mean", "99.9th percentile", "max"];
 
 fn latency(rows: &[Row]) -> Report {
-    let mut csv = vec![[
-        "boot",
-        "item",
-        "config",
-        "round",
+    let columns = [
         "avg_us",
         "p999_us",
         "max_us",
         "avg / EEVDF",
         "p99.9 / EEVDF",
         "max / EEVDF",
-        "status",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for r in rows {
-        let mut line = row_prefix(r);
-        line.extend(r.fields.iter().cloned());
-        line.extend((0..3).map(|i| fixed(ratio_to_eevdf(rows, r, i), 4)));
-        line.push(r.status.clone());
-        csv.push(line);
-    }
+    ];
+    let csv = csv_rows(columns.map(String::from).into(), rows, |r| {
+        let mut cells = r.fields.clone();
+        cells.extend((0..3).map(|i| fixed(ratio_to_eevdf(rows, r, i), 4)));
+        cells
+    });
 
     let labels = labels(rows);
     let groups: Vec<String> = LATENCY.map(String::from).into();
@@ -388,15 +375,11 @@ fn latency(rows: &[Row]) -> Report {
          of all wakeups and the worst one, and each divided by EEVDF's of the same boot (lower is \
          better).\n\n",
     );
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let mut cells = vec![code(&r.item), r.boot.clone()];
-            cells.extend(r.fields.iter().cloned());
-            cells.extend((0..3).map(|i| fixed(ratio_to_eevdf(rows, r, i), 2)));
-            cells
-        })
-        .collect();
+    let table = md_rows(rows.iter(), |r| {
+        let mut cells = r.fields.clone();
+        cells.extend((0..3).map(|i| fixed(ratio_to_eevdf(rows, r, i), 2)));
+        cells
+    });
     md_table(
         &mut md,
         &[
@@ -437,28 +420,18 @@ pub fn imbalance_modes(rows: &[Row]) -> Vec<(String, Option<Spread>)> {
 }
 
 fn imbalance(rows: &[Row]) -> Report {
-    let mut csv = vec![[
-        "boot",
-        "run",
-        "mode",
-        "round",
+    let columns = [
         "hog_ops_per_s",
         "ops / EEVDF",
         "dispatches_per_domain",
         "spread",
         "migrations",
-        "status",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for r in rows {
-        let mut line = row_prefix(r);
-        line.push(r.fields[0].clone());
-        line.push(fixed(ratio_to_eevdf(rows, r, 0), 4));
-        line.extend(r.fields[1..].iter().cloned());
-        line.push(r.status.clone());
-        csv.push(line);
-    }
+    ];
+    let csv = csv_rows(columns.map(String::from).into(), rows, |r| {
+        let mut cells = vec![r.fields[0].clone(), fixed(ratio_to_eevdf(rows, r, 0), 4)];
+        cells.extend(r.fields[1..].iter().cloned());
+        cells
+    });
 
     let modes: Vec<String> = labels(rows).into_iter().filter(|l| l != "EEVDF").collect();
     let name = |s: Series| Series {
@@ -493,16 +466,11 @@ fn imbalance(rows: &[Row]) -> Report {
          throughput and its ratio to EEVDF of the same boot, dispatches per domain after the \
          widening, their spread (max/min) and the balancer's migrations.\n\n",
     );
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .filter(|r| !r.is_eevdf())
-        .map(|r| {
-            let mut cells = vec![code(&r.item), r.boot.clone(), r.fields[0].clone()];
-            cells.push(fixed(ratio_to_eevdf(rows, r, 0), 2));
-            cells.extend(r.fields[1..].iter().cloned());
-            cells
-        })
-        .collect();
+    let table = md_rows(rows.iter().filter(|r| !r.is_eevdf()), |r| {
+        let mut cells = vec![r.fields[0].clone(), fixed(ratio_to_eevdf(rows, r, 0), 2)];
+        cells.extend(r.fields[1..].iter().cloned());
+        cells
+    });
     md_table(
         &mut md,
         &[

@@ -15,3 +15,16 @@ pub fn tool_installed(program: &str, package: &str) -> bool {
     }
     found
 }
+
+/// Runs `cmd` and returns its output; a failure to start or a non-zero
+/// exit fails the test with the program's stderr.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
