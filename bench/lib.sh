@@ -33,12 +33,14 @@ top=$(cd "$here/.." && pwd)
 runner="$top/../shared/vm/run"
 max_boots=4
 
-# bench_prepare NAME: check for the VM, build, and make $out with an empty
-# results file and its own copy of the scheduler, so that a rebuild during
-# the benchmark cannot change what it measures.
+# bench_prepare NAME: check for the VM, build (bench-report too, so that
+# a build failure shows before the VM runs, not after), and make $out with
+# an empty results file and its own copy of the scheduler, so that a
+# rebuild during the benchmark cannot change what it measures.
 bench_prepare() {
   [ -x "$runner" ] || { echo "$1: $runner not found: the benchmark needs the sched_ext VM from ../shared" >&2; exit 2; }
-  (cd "$top" && cargo build --release -q)
+  (cd "$top" && cargo build --release -q && cargo build --release -q -p bench-report)
+  [ -z "${report_dir:-}" ] || mkdir -p "$report_dir"
   out=$(mktemp -d /tmp/scx-bench.XXXXXX)
   : > "$out/results"
   cp "$top/target/release/scx-userland" "$out/"
@@ -67,4 +69,20 @@ vm_boots() {
     [ $rc -eq 0 ] || [ $rc -eq 125 ] || { echo "bench: the VM run failed (exit $rc)" >&2; return $rc; }
   done
   echo "bench: $max_boots VMs died; the table below lacks what they did not finish" >&2
+}
+
+# bench_report KIND TITLE: after the printed tables, write results.csv,
+# chart.svg and summary.md for $out/results into $out (bench/report, KIND
+# as in bench/vm-KIND); with --report DIR ($report_dir), copy them there
+# with the raw results (results.tsv), e.g. to commit under docs/bench/.
+bench_report() {
+  (cd "$top" && cargo run --release -q -p bench-report -- --title "$2" "$1" "$out/results" "$out") > /dev/null ||
+    { echo "bench: bench-report failed; the tables above and $out/results stand" >&2; return 1; }
+  echo "report: $out/summary.md, chart.svg, results.csv"
+  if [ -n "${report_dir:-}" ]; then
+    mkdir -p "$report_dir"
+    cp "$out/results.csv" "$out/chart.svg" "$out/summary.md" "$report_dir/"
+    cp "$out/results" "$report_dir/results.tsv"
+    echo "report copied to $report_dir"
+  fi
 }
