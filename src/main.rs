@@ -24,12 +24,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn discover(cli: &Cli) -> Result<Plan> {
+fn discover(cli: &Cli) -> Result<(Plan, Machine)> {
     let machine = match &cli.topology_xml {
         Some(path) => Machine::from_xml_file(path)?,
         None => Machine::live()?,
     };
-    Ok(topology::plan(&machine, cli.domains)?)
+    Ok((topology::plan(&machine, cli.domains)?, machine))
+}
+
+/// CPUs that are online but outside the cpuset cgroup we run in: the
+/// kernel still runs sched_ext tasks there, but no worker may run there,
+/// so BPF has them take work from domain 0 (bpf.rs, cpu_to_dom). Said once
+/// at start, since the balancer does not count them either.
+fn warn_outside_cpuset(machine: &Machine) {
+    let outside: Vec<u32> = machine
+        .cpus()
+        .iter()
+        .filter(|c| !c.usable)
+        .map(|c| c.os_index)
+        .collect();
+    if !outside.is_empty() {
+        eprintln!(
+            "scx-userland: warning: CPUs {} are online but outside this process's cpuset: they run \
+             sched_ext tasks from domain 0's queue, no worker runs there, and the balancer does not \
+             count them; run scx-userland in the root cpuset to schedule them as the rest",
+            topology::format_cpu_ranges(&outside)
+        );
+    }
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
@@ -50,12 +71,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut plan = discover(cli)?;
+    let (mut plan, machine) = discover(cli)?;
     if cli.show_domains {
         print!("{}", plan.render());
         return Ok(ExitCode::SUCCESS);
     }
     preflight::check()?;
+    warn_outside_cpuset(&machine);
 
     let cfg = RunConfig {
         batch: cli.batch as usize,
@@ -82,7 +104,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
                 if ei.wants_restart() && !shutdown.load(Ordering::Acquire) {
                     println!("scx-userland: the kernel asked for a restart (CPU hotplug); re-reading the topology");
-                    plan = discover(cli)?;
+                    let (new_plan, machine) = discover(cli)?;
+                    warn_outside_cpuset(&machine);
+                    plan = new_plan;
                     continue;
                 }
                 if ei.is_error() {

@@ -46,6 +46,13 @@ use crate::vruntime::{ClockSpeed, Vruntime, IN_FLIGHT};
 
 /// How long an idle worker sleeps before re-checking the stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// In partial mode, how long a worker whose domain's CPUs have all the
+/// decisions they need sleeps before it looks again whether they took
+/// them. Arrivals wake it sooner. Nothing in the kernel tells it when a CPU
+/// takes a decision, and `sched_yield` from a task that is not SCHED_EXT
+/// returns at once: yielding would spin a CPU per domain. One millisecond
+/// is a twentieth of a slice: the CPUs' next need is that far off at worst.
+const BACKLOG_WAIT: Duration = Duration::from_millis(1);
 
 /// What a domain worker needs from the kernel side; a trait so that the
 /// worker's logic can be tested without BPF.
@@ -221,6 +228,7 @@ impl<C: DomainChannel> Worker<C> {
             None => self.batch,
             Some(limit) => (limit.saturating_sub(self.chan.kernel_backlog()) as usize).min(self.batch),
         };
+        let held_back = budget < self.batch;
         let chan = &mut self.chan;
         let mut full = false;
         let sent = self.queue.dispatch_batch(budget, |t| {
@@ -230,10 +238,14 @@ impl<C: DomainChannel> Worker<C> {
         });
         self.publish(sent as u64, full);
 
-        if self.sleep_when_idle && self.queue.is_empty() {
+        // Partial mode: BPF cannot hold us, so wait for arrivals instead of
+        // yielding when there is nothing to hand out now: an empty queue,
+        // or CPUs that hold all they need (see BACKLOG_WAIT).
+        if self.sleep_when_idle && (self.queue.is_empty() || held_back || full) {
+            let timeout = if self.queue.is_empty() { IDLE_WAIT } else { BACKLOG_WAIT };
             let (queue, states) = (&mut self.queue, &*self.links.states);
             let mut sink = |a: &Arrival| accept(queue, states, dom, a);
-            self.chan.wait(IDLE_WAIT, &mut sink);
+            self.chan.wait(timeout, &mut sink);
             let n = self.queue.len() as u64;
             self.chan.publish_queued(n);
         } else {
@@ -346,6 +358,7 @@ mod tests {
         published: u64,
         yields: usize,
         waits: usize,
+        wait_timeouts: Vec<Duration>,
         backlog: u64,
         woken: Vec<DomainId>,
         clock: Vruntime,
@@ -359,8 +372,9 @@ mod tests {
             }
             n
         }
-        fn wait(&mut self, _timeout: Duration, sink: &mut dyn FnMut(&Arrival)) -> usize {
+        fn wait(&mut self, timeout: Duration, sink: &mut dyn FnMut(&Arrival)) -> usize {
             self.waits += 1;
+            self.wait_timeouts.push(timeout);
             self.receive(sink)
         }
         fn send(&mut self, d: &Dispatch) -> bool {
@@ -489,6 +503,41 @@ mod tests {
             "or yields to BPF when BPF can hold it"
         );
         assert!(w.chan.sent.iter().all(|d| d.dom == DomainId(0)));
+    }
+
+    #[test]
+    fn in_partial_mode_a_worker_held_back_by_its_cpus_sleeps_instead_of_spinning() {
+        let mut chan = FakeChannel {
+            room: 100,
+            backlog: 2,
+            ..Default::default()
+        };
+        for pid in 1..=5 {
+            chan.incoming.push_back(arrival(pid, 10 * pid as u64, None, 0));
+        }
+        // Two domains: at most 2 decisions ahead of this domain's 2 CPUs,
+        // and the kernel holds 2 already.
+        let (w, _) = worker_with(0, chan, 8, Some(2));
+        let mut w = w.sleep_when_idle(true);
+        w.step();
+        assert!(w.chan.sent.is_empty());
+        assert_eq!((w.chan.yields, w.chan.wait_timeouts.clone()), (0, vec![BACKLOG_WAIT]));
+        // The CPUs took one: one more goes, and it waits again.
+        w.chan.backlog = 1;
+        w.step();
+        assert_eq!(w.chan.sent.len(), 1);
+        assert_eq!(w.chan.wait_timeouts.last(), Some(&BACKLOG_WAIT));
+        // Not held back: a full batch goes and, tasks remaining, no wait.
+        w.backlog_limit = None;
+        w.batch = 2;
+        w.step();
+        assert_eq!(w.chan.sent.len(), 3);
+        assert_eq!((w.chan.yields, w.chan.waits), (1, 2));
+        // Empty: the long idle wait.
+        w.step();
+        w.step();
+        assert_eq!(w.chan.wait_timeouts.last(), Some(&IDLE_WAIT));
+        assert_eq!(w.chan.sent.len(), 5);
     }
 
     #[test]

@@ -154,3 +154,30 @@ fn monitor_waits_for_a_scheduler_and_says_so() {
     assert!(o.status.success(), "Ctrl-C ends the monitor cleanly: {}", text(&o));
     assert!(text(&o).contains("waiting for one"), "{}", text(&o));
 }
+
+#[test]
+fn the_plan_covers_cpus_outside_the_schedulers_own_affinity() {
+    // sched_ext schedules every CPU: started under `taskset`, the scheduler
+    // still plans them all (its workers pin themselves to their domains).
+    let all = sched(&["--show-domains", "--domains", "1"]);
+    assert!(all.status.success(), "{}", text(&all));
+    let o = match Command::new("taskset")
+        .args([
+            "-c",
+            "0",
+            env!("CARGO_BIN_EXE_scx-userland"),
+            "--show-domains",
+            "--domains",
+            "1",
+        ])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            println!("skipped: taskset cannot run ({e}); apt-get install util-linux");
+            return;
+        }
+    };
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o), text(&all), "the plan under taskset -c 0 differs");
+}

@@ -163,19 +163,21 @@ fn scenarios(topo: &str, timeout_s: u32, list: &[Scenario]) {
 
 /// The reference scheduler (`--domains 1`) with stress-ng and hackbench, a
 /// second instance refused; partial mode; the scx project's CI stress; full
-/// ring buffers losing no task; started in a pid namespace; storms and churn
-/// (forks, pid wrap, affinity/nice/cgroup changes) with tiny ring buffers.
+/// ring buffers losing no task; started in a pid namespace; started under
+/// `taskset`; storms and churn (forks, pid wrap, affinity/nice/cgroup
+/// changes) with tiny ring buffers.
 #[test]
-fn vm_flat_reference_partial_ci_stress_full_rings_pidns_churn() {
+fn vm_flat_reference_partial_ci_stress_full_rings_pidns_taskset_churn() {
     scenarios(
         "flat",
         1500,
         &[
             sc("reference.sh", &[], "PASS reference"),
-            sc("partial.sh", &[], "PASS partial"),
+            sc("partial.sh", &[], "PASS partial --domains 1"),
             sc("scx-ci-stress.sh", &[], "PASS scx-ci-stress"),
             sc("ringbuf-full.sh", &[], "PASS ringbuf-full"),
             sc("pidns.sh", &[], "PASS pidns"),
+            sc("outside-affinity.sh", &[], "PASS outside-affinity"),
             sc("churn.sh", &[], "PASS churn --ringbuf-kib 4"),
         ],
     );
@@ -204,11 +206,12 @@ fn vm_numa_domains() {
     );
 }
 
-/// Domains on 2 nodes x 2 LLCs; the scx CI stress with `--domains llc`; a
-/// free task among pinned ones; the balancer on and off; started in a pid
-/// namespace; storms and churn with tiny ring buffers.
+/// Domains on 2 nodes x 2 LLCs; the scx CI stress with `--domains llc`;
+/// partial mode with 4 domains; a free task among pinned ones; the balancer
+/// on and off; started in a pid namespace; storms and churn with tiny ring
+/// buffers.
 #[test]
-fn vm_numa_llc_domains_stress_pinned_crowd_balancer_pidns_churn() {
+fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn() {
     scenarios(
         "numa-llc",
         1700,
@@ -219,6 +222,7 @@ fn vm_numa_llc_domains_stress_pinned_crowd_balancer_pidns_churn() {
                 &["--domains", "llc"],
                 "PASS scx-ci-stress --domains llc",
             ),
+            sc("partial.sh", &["--domains", "llc"], "PASS partial --domains llc"),
             sc(
                 "pinned-crowd.sh",
                 &["--domains", "llc"],

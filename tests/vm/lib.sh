@@ -39,9 +39,10 @@ wait_enabled() {
 }
 
 # start_sched ARGS...: start the scheduler, wait until the kernel says enabled.
+# $SCHED_WRAP, if set, is a command that execs it (e.g. "taskset -c 0-1").
 start_sched() {
   : > "$LOG"
-  "$SCHED" --stats-interval 1 --stats-format json "$@" > "$LOG" 2>&1 &
+  ${SCHED_WRAP:-} "$SCHED" --stats-interval 1 --stats-format json "$@" > "$LOG" 2>&1 &
   SCHED_PID=$!
   wait_enabled "$SCHED_PID"
   echo "attached: $* (state $(state), ops $(ops))"

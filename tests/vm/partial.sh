@@ -1,8 +1,11 @@
 #!/bin/bash
-# Issue 2, -p: only SCHED_EXT tasks are scheduled by us.
+# -p: only SCHED_EXT tasks are scheduled by us; the workers, which are then
+# ordinary tasks that BPF cannot hold, must not spin.
+# Usage: partial.sh [FLAGS...]   (default: --domains 1)
 . "$(dirname "$0")/lib.sh"
 
-start_sched --domains 1 --partial
+flags=("$@"); [ ${#flags[@]} -gt 0 ] || flags=(--domains 1)
+start_sched "${flags[@]}" --partial
 # A normal CPU hog: must not reach us.
 stress-ng --temp-path /tmp --cpu 2 -t 4 > /tmp/normal.log 2>&1 || fail "normal stress-ng failed: $(cat /tmp/normal.log)"
 wait_stats
@@ -24,4 +27,20 @@ after=$(last_stat bpf_user_enqueues)
 echo "user-space enqueues: ${before} while only normal tasks ran, ${after} after the SCHED_EXT task"
 [ "${before:-0}" -lt 50 ] || fail "normal tasks reached the scheduler in partial mode ($before enqueues)"
 [ "$((after - before))" -gt 100 ] || fail "the SCHED_EXT task was not scheduled through user space"
-finish partial
+
+# Four SCHED_EXT hogs per CPU: with several domains, tasks wait in user
+# space while every CPU holds what it needs (a decision running and one
+# waiting per CPU). A worker that yielded in a loop then (a normal task's
+# sched_yield returns at once) would keep a CPU busy, away from the hogs,
+# for the whole run.
+python3 -c 'import os, sys; os.sched_setscheduler(0, 7, os.sched_param(0)); os.execvp(sys.argv[1], sys.argv[1:])' \
+  stress-ng --temp-path /tmp --cpu $((4 * $(nproc))) -t 8 > /tmp/ext-hogs.log 2>&1 &
+hogs=$!
+sleep 4
+wait_stats; wait_stats
+busy=$(last_stat workers_busy_pct); ndom=$(stats_line | jq -er '.domains | length')
+wait "$hogs" || fail "SCHED_EXT hogs failed: $(cat /tmp/ext-hogs.log)"
+echo "SCHED_EXT hogs, 4 per CPU: the $ndom worker(s) were busy ${busy}% of one CPU in all"
+awk -v b="$busy" -v n="$ndom" 'BEGIN { exit !(b < 25 * n) }' ||
+  fail "the workers were busy ${busy}% of a CPU for $ndom domain(s): spinning?"
+finish partial "${flags[*]}"

@@ -42,10 +42,10 @@ pub enum TopologyError {
         cores: usize,
     },
 
-    /// Every CPU is offline, disallowed or outside the process affinity.
+    /// Every CPU is offline or outside the allowed cpuset.
     #[error(
-        "no usable CPU: every CPU is offline, outside the allowed cpuset or outside this \
-         process's affinity; check /sys/devices/system/cpu/online and `taskset -p <pid>`"
+        "no usable CPU: every CPU is offline or outside the allowed cpuset; check \
+         /sys/devices/system/cpu/online and this process's cpuset cgroup"
     )]
     NoUsableCpus,
 
@@ -69,13 +69,6 @@ pub enum TopologyError {
         /// hwloc's explanation.
         reason: String,
     },
-
-    /// The process CPU affinity could not be read.
-    #[error(
-        "cannot read this process's CPU affinity ({0}); check that sched_getaffinity is \
-         permitted (seccomp, containers) or run outside the sandbox"
-    )]
-    Affinity(String),
 
     /// The topology (or a hand-built machine) contradicts itself.
     #[error(

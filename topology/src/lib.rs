@@ -11,8 +11,8 @@
 //!
 //! 1. [`Machine`] (`machine.rs`) flattens hwloc into one record per CPU:
 //!    core, LLC, NUMA node, package and whether the CPU is *usable*
-//!    (online, in the allowed cpuset and, on the live machine, in the
-//!    process affinity). Only this step talks to hwloc, so fixtures saved as
+//!    (online and in the allowed cpuset; the process's own affinity plays no
+//!    part, see [`Machine::live`]). Only this step talks to hwloc, so fixtures saved as
 //!    XML and the live machine go through identical planning code.
 //! 2. [`plan`] (`plan.rs`, `split.rs`) groups usable CPUs according to a
 //!    [`DomainSpec`].

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use hwlocality::bitmap::BitmapRef;
-use hwlocality::cpu::binding::CpuBindingFlags;
 use hwlocality::cpu::cpuset::CpuSet;
 use hwlocality::object::types::ObjectType;
 use hwlocality::object::TopologyObject;
@@ -34,8 +33,7 @@ pub struct Cpu {
     pub numa_node: Option<u32>,
     /// hwloc logical index of the package (socket).
     pub package: Option<u32>,
-    /// Online, allowed by the cpuset cgroup and (for [`Machine::live`]) in
-    /// this process's affinity mask.
+    /// Online and allowed by the cpuset cgroup.
     pub usable: bool,
 }
 
@@ -76,24 +74,21 @@ impl Machine {
 
     /// Discovers the machine this process runs on.
     ///
-    /// A CPU is usable when it is online, in hwloc's allowed cpuset (the
-    /// cpuset cgroup) and in this process's CPU affinity
-    /// (`sched_getaffinity`, unioned over the process's threads).
+    /// A CPU is usable when it is online and in hwloc's allowed cpuset
+    /// (the cpuset cgroup). This process's own CPU affinity (`taskset`)
+    /// plays no part: a sched_ext scheduler schedules every CPU, whatever
+    /// CPUs its own threads started on, and its workers set their own
+    /// affinity to their domain's CPUs, which the cpuset allows.
     ///
     /// # Errors
-    /// [`TopologyError::Discovery`] if hwloc fails, [`TopologyError::Affinity`]
-    /// if the affinity mask cannot be read.
+    /// [`TopologyError::Discovery`] if hwloc fails.
     pub fn live() -> Result<Self, TopologyError> {
         let topology = Topology::builder()
             .with_flags(BuildFlags::INCLUDE_DISALLOWED)
             .map_err(|e| TopologyError::Discovery(one_line(e)))?
             .build()
             .map_err(|e| TopologyError::Discovery(one_line(e)))?;
-        let affinity = topology
-            .cpu_binding(CpuBindingFlags::PROCESS)
-            .or_else(|_| topology.cpu_binding(CpuBindingFlags::THREAD))
-            .map_err(|e| TopologyError::Affinity(one_line(e)))?;
-        from_topology(&topology, Some(&affinity))
+        from_topology(&topology)
     }
 
     /// Loads a topology saved with `lstopo-no-graphics --of xml FILE`.
@@ -124,7 +119,7 @@ impl Machine {
                     one_line(e)
                 ))
             })?;
-        from_topology(&topology, None).map_err(|e| match e {
+        from_topology(&topology).map_err(|e| match e {
             TopologyError::Inconsistent(reason) => xml_error(reason),
             other => other,
         })
@@ -142,7 +137,7 @@ impl Machine {
             .map_err(|e| invalid(one_line(e)))?
             .build()
             .map_err(|e| invalid(one_line(e)))?;
-        from_topology(&topology, None)
+        from_topology(&topology)
     }
 
     /// Every CPU present in the topology, sorted by OS index, usable or not.
@@ -245,7 +240,7 @@ fn closest_node(nodes: &[Node], os_index: usize) -> Option<u32> {
         .map(|node| node.os_index)
 }
 
-fn from_topology(topology: &Topology, affinity: Option<&CpuSet>) -> Result<Machine, TopologyError> {
+fn from_topology(topology: &Topology) -> Result<Machine, TopologyError> {
     let online = topology.cpuset();
     let allowed = topology.allowed_cpuset();
     let complete = topology.complete_cpuset();
@@ -275,12 +270,7 @@ fn from_topology(topology: &Topology, affinity: Option<&CpuSet>) -> Result<Machi
             Some(core) => to_u32(core.logical_index(), "core")?,
             None => to_u32(nr_cores.saturating_add(pu.logical_index()), "core")?,
         };
-        let usable = is_set(&online, os)
-            && is_set(&allowed, os)
-            && match affinity {
-                Some(mask) => mask.is_set(os),
-                None => true,
-            };
+        let usable = is_set(&online, os) && is_set(&allowed, os);
         raw.push(RawPu {
             os_index: to_u32(os, "CPU")?,
             core,

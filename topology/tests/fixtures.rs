@@ -355,7 +355,7 @@ fn restricting_every_cpu_away_is_an_error() {
     let m = fixture("numa-llc").restricted_to(&[]);
     let err = plan(&m, DomainSpec::Single).unwrap_err().to_string();
     assert!(err.contains("no usable CPU"), "{err}");
-    assert!(err.contains("taskset"), "{err}");
+    assert!(err.contains("cpuset"), "{err}");
 }
 
 #[test]
