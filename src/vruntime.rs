@@ -38,9 +38,16 @@
 //!   of it, or a task waking after an hour would own the CPU for an hour.
 //! - *Debt bound*: a task placed DEBT ahead of the front waits until the
 //!   clock has moved DEBT, so DEBT is the clock's measured speed (vruntime
-//!   per wall-clock ns, [`ClockSpeed`]) times MAX_WAIT: no task waits much
-//!   longer than MAX_WAIT for its turn, a quarter of the kernel's watchdog
-//!   timeout. It bites only where weights would ask for more: a nice-19 or
+//!   per wall-clock ns, [`ClockSpeed`]) times MAX_WAIT, an eighth of the
+//!   kernel's watchdog timeout. The waits measured are longer than MAX_WAIT,
+//!   not shorter: the clock's speed swings, and a light task runs a tick or
+//!   more past its 1 ms slice, so it lands at the bound run after run.
+//!   Measured in the VM (bench/gaps.py, SCHED_IDLE hogs among 8 hogs per
+//!   CPU, flat): with MAX_WAIT a quarter of the timeout (5 s) they waited
+//!   20-23 s between runs (EEVDF 15-22 s in the same boots), past the 20 s
+//!   watchdog, which once unloaded us; an eighth (2.5 s), 6.9-7.3 s; a
+//!   sixteenth, 1.3-3.1 s, but at 2x a SCHED_IDLE hog then got 65-98% more
+//!   than its share (an eighth: 15-20%, EEVDF 9%). It bites only where weights would ask for more: a nice-19 or
 //!   SCHED_IDLE task that overran its slice (a tick late) among many heavy
 //!   tasks, or runtime we did not see slice by slice. Such a task then gets
 //!   a little more than its weight share rather than coming near the
@@ -73,8 +80,9 @@ pub const WAKEUP_GRAN_NS: u64 = SLICE_NS / 4;
 /// The kernel's watchdog: a runnable task that has not run for this long
 /// makes the kernel unload us (`ops.timeout_ms`).
 pub const WATCHDOG_TIMEOUT_MS: u32 = 20_000;
-/// The longest a task should wait for its turn because of its vruntime.
-pub const MAX_WAIT_NS: u64 = WATCHDOG_TIMEOUT_MS as u64 * 1_000_000 / 4;
+/// The longest a task should wait for its turn because of its vruntime
+/// (the measured waits run 2-4 times longer: see the module doc).
+pub const MAX_WAIT_NS: u64 = WATCHDOG_TIMEOUT_MS as u64 * 1_000_000 / 8;
 /// The debt bound never goes below this.
 pub const MIN_DEBT_NS: u64 = 2 * SLICE_NS;
 
@@ -344,7 +352,7 @@ mod tests {
             now += ClockSpeed::SAMPLE_NS;
         }
         assert_eq!(s.max_debt(), MIN_DEBT_NS);
-        assert!(MAX_WAIT_NS * 4 <= u64::from(WATCHDOG_TIMEOUT_MS) * 1_000_000);
+        assert!(MAX_WAIT_NS * 8 <= u64::from(WATCHDOG_TIMEOUT_MS) * 1_000_000);
     }
 
     #[test]
