@@ -1,7 +1,9 @@
 #!/bin/bash
-# Hardening: a CPU goes offline and comes back while the scheduler runs. The
-# kernel unloads a sched_ext scheduler on hotplug and asks it to restart; we
-# must re-read the topology, attach again, and keep scheduling.
+# Hardening: a CPU goes offline and comes back while the scheduler runs, the
+# first time while the balancer is moving tasks between domains. The kernel
+# unloads a sched_ext scheduler on hotplug and asks it to restart; we must
+# re-read the topology, attach again, and keep scheduling, losing no task
+# (the hogs in flight finish their run).
 . "$(dirname "$0")/lib.sh"
 
 cpu=/sys/devices/system/cpu/cpu3/online
@@ -15,8 +17,25 @@ wait_for_restart() { # N: wait until the log shows N restarts and we are attache
   done
   fail "no restart after hotplug (state $(state))"
 }
+# Hogs born on domain 0's CPUs, then allowed everywhere: the balancer moves
+# them out. The CPU goes offline once it has moved some.
+dom0=$("$SCHED" --show-domains --domains llc | awk '$2 == 0 {print $4}')
+taskset -c "$dom0" stress-ng --temp-path /tmp --cpu 8 -t 15 > /tmp/hp-stress.log 2>&1 &
+hogs=$!
+sleep 1.5
+for p in $(pgrep -P "$hogs"); do taskset -a -p -c 0-$(($(nproc) - 1)) "$p" > /dev/null 2>&1; done
+moved=0
+for _ in $(seq 1 10); do
+  wait_stats
+  moved=$(stats_line | jq -er '[.domains[].migrated_out] | add') || moved=0
+  [ "$moved" -gt 0 ] && break
+done
+[ "$moved" -gt 0 ] || fail "the balancer moved nothing; the hotplug would not meet it at work"
+echo "the balancer has moved $moved tasks; CPU 3 goes offline"
 echo 0 > "$cpu"
 wait_for_restart 1
+wait "$hogs" || { cat /tmp/hp-stress.log; fail "the hogs the balancer was moving did not finish"; }
+echo "the 8 hogs in flight finished: $(grep -o 'successful run completed.*' /tmp/hp-stress.log)"
 echo "CPU 3 offline: restarted, $(grep -c '^domain' <("$SCHED" --show-domains --domains llc)) llc domains now"
 run_stress "cpu 4 x 4s" --cpu 4 -t 4
 echo 1 > "$cpu"
