@@ -87,7 +87,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         ringbuf_bytes: cli.ringbuf_kib * 1024,
         stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
         stats_format: cli.stats_format,
-        stats_socket: Some(cli.stats_socket.clone()),
+        stats_socket: cli.stats_socket.clone(),
         balance: (!cli.no_balance).then(|| (Duration::from_millis(cli.balance_interval_ms), cli.balance_config())),
     };
 

@@ -47,8 +47,8 @@ pub struct RunConfig {
     pub ringbuf_bytes: u32,
     pub stats_interval: Option<Duration>,
     pub stats_format: stats::Format,
-    /// Where to serve stats for --monitor; None: nowhere.
-    pub stats_socket: Option<PathBuf>,
+    /// Where to serve stats for --monitor.
+    pub stats_socket: PathBuf,
     pub balance: Option<(Duration, BalanceConfig)>,
 }
 
@@ -207,13 +207,13 @@ fn lock_memory() {
 fn supervise(cfg: &RunConfig, shared: &Shared, sampler: &Sampler, shutdown: &AtomicBool) -> Result<bool> {
     // Started only now that we are attached: a second instance, refused
     // at attach, must not take the first one's socket.
-    let server = cfg.stats_socket.as_deref().and_then(|path| match stats::serve(path) {
+    let server = match stats::serve(&cfg.stats_socket) {
         Ok(server) => Some(server),
         Err(e) => {
             eprintln!("scx-userland: warning: {e:#}; --monitor cannot reach this instance");
             None
         }
-    });
+    };
     let monitors = server.as_ref().map(|s| s.channels());
     let mut printed = sampler.take();
     let mut next_stats = cfg.stats_interval.map(|every| Instant::now() + every);

@@ -304,7 +304,8 @@ impl Stats {
             _ => Duration::ZERO,
         };
         let sum = |v: &[BpfDomainStats]| v.iter().fold(BpfDomainStats::default(), |a, b| a + *b);
-        let (k, dk) = (sum(&later.bpf), sum(&later.bpf).since(sum(&earlier.bpf)));
+        let k = sum(&later.bpf);
+        let dk = k.since(sum(&earlier.bpf));
         let earlier_user = |i: usize| earlier.user.get(i).copied().unwrap_or_default();
         let earlier_bpf = |i: usize| earlier.bpf.get(i).copied().unwrap_or_default();
         let earlier_worker = |i: usize| earlier.workers.get(i).copied().unwrap_or_default();
