@@ -108,6 +108,7 @@ fn worker_ns_per_task(batch: usize, tasks: u64) -> f64 {
         inboxes: vec![tx],
         inbox: rx,
         requests: rrx,
+        nearest: Vec::new(),
         stop: Arc::new(AtomicBool::new(false)),
     };
     let chan = MemChannel {
@@ -141,6 +142,7 @@ fn domains_decisions_per_sec(domains: usize, batch: usize, run: Duration) -> f64
                 inboxes: inbox_tx.clone(),
                 inbox,
                 requests,
+                nearest: Vec::new(),
                 stop: stop.clone(),
             };
             std::thread::spawn(move || {

@@ -138,6 +138,9 @@ struct sul_dom_stats {
 	u64 kept_alone;		/* slices renewed in the kernel: alone, nothing waiting */
 	u64 kept_last;		/* short slices renewed: nothing else here, worker busy */
 	u64 preempts;		/* CPUs preempted for a woken task */
+	/* While every CPU of this domain was held by a higher class: its
+	 * worker released, or a task taken, by a CPU of another domain. */
+	u64 rescued;
 	/* Of the woken tasks user space ordered that started running: how
 	 * many, and their total wait from wakeup to decision (in user space)
 	 * and from decision to running (in the DSQ). */

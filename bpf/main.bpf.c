@@ -40,7 +40,9 @@
  *     domain each HEARTBEAT_NS, so that a quiet machine never trips the
  *     sched_ext watchdog: that also drains a decision left in to_kern[d]
  *     when two CPUs raced to drain it (the loser gets -EBUSY and kicks
- *     itself to retry, but it may have gone idle meanwhile).
+ *     itself to retry, but it may have gone idle meanwhile),
+ *   - a domain whose every CPU a higher class holds is *starved* (see
+ *     dom_starved): its worker runs on, and its work goes to, other domains.
  * In partial mode the workers are not SCHED_EXT tasks, so they cannot be
  * held: they sleep in epoll on their ringbuf instead and BPF wakes them
  * through it (sleeping_workers).
@@ -100,6 +102,27 @@ u32 worker_needed[SUL_MAX_DOMAINS];
 u32 worker_running[SUL_MAX_DOMAINS];
 u32 enqueue_seq;
 u64 nr_heartbeats;
+
+/*
+ * Starved domains (src/rescue.rs). BPF stamps when a held worker became
+ * needed; user space, seeing a worker needed for longer than any slice
+ * while it made no progress (every CPU of its domain held by RT, deadline
+ * or stop tasks), widens the worker's affinity and then sets
+ * dom_starved[d]. From then on:
+ *   - tasks that may run anywhere are queued on the nearest domain that is
+ *     not starved instead (home_of()),
+ *   - the worker is released onto the DSQ of a CPU that asks for work,
+ *     outside its domain, and moves what it holds to its peers,
+ *   - CPUs of other domains drain the starved domain's decisions and take
+ *     its DSQ's tasks before their own (rescue_pick()),
+ *   - a CPU of the domain that runs ops.dispatch again sets dom_back[d],
+ *     and user space ends the state: it clears the flag, then re-pins.
+ */
+u64 needed_since[SUL_MAX_DOMAINS];
+volatile u32 dom_starved[SUL_MAX_DOMAINS];
+volatile u32 nr_starved;
+u32 dom_back[SUL_MAX_DOMAINS];
+u32 rescue_next;
 struct sul_dom_clock dom_clocks[SUL_MAX_DOMAINS];
 
 /* What each CPU runs, for wakeup preemption; written by that CPU only. */
@@ -268,6 +291,34 @@ static __always_inline void advance_clock(u32 dom, u64 vtime)
 		__sync_val_compare_and_swap(now, old, vtime);
 }
 
+/* Domain @dom's worker has work; stamp when that began (see above). */
+static __always_inline void mark_needed(u32 dom)
+{
+	/* An exchange, not a plain store: see enqueue_worker(). */
+	if (!__sync_lock_test_and_set(&worker_needed[DOM(dom)], 1))
+		needed_since[DOM(dom)] = bpf_ktime_get_ns();
+}
+
+/*
+ * Where domain @dom's work goes: @dom itself, or while it is starved, the
+ * nearest domain that is not (itself when every other one is starved too).
+ */
+static u32 home_of(u32 dom)
+{
+	u32 i, other;
+
+	if (!nr_starved || !dom_starved[DOM(dom)])
+		return dom;
+	for (i = 0; i < SUL_MAX_DOMAINS && i < nr_domains; i++) {
+		other = steal_order[DOM(dom)][i];
+		if (other >= nr_domains)
+			break;
+		if (!dom_starved[DOM(other)])
+			return other;
+	}
+	return dom;
+}
+
 /*
  * Kick a CPU of @dom so that it runs ops.dispatch: an idle one, or with
  * @any_cpu, any CPU of the domain when none is idle.
@@ -412,6 +463,7 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 	 * after the woken tasks it just placed ahead of the clock, which this
 	 * CPU takes first, and before the tasks that ran last.
 	 */
+	dom = home_of(dom);
 	sul_dsq_insert_vtime(p, dom, slice_ns, clock_of(dom), enq_flags);
 	kick_idle_cpu_in(dom);
 }
@@ -454,9 +506,9 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
 	 * which would keep domain_quiet() false for good). */
 	if (sleeping_workers)
 		return;
-	/* An exchange, not a plain store: see enqueue_worker(). */
-	__sync_lock_test_and_set(&worker_needed[DOM(dom)], 1);
-	if (worker_held[DOM(dom)] && kick_idle_cpu_in(dom))
+	mark_needed(dom);
+	/* A starved domain's worker runs where its home domain's CPUs are. */
+	if (worker_held[DOM(dom)] && kick_idle_cpu_in(home_of(dom)))
 		return;
 	/* A running worker takes the task in its next round; a held or
 	 * queued one needs a CPU, as does the task after it. */
@@ -685,6 +737,9 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	 * the same, or when the trip would only idle the CPU. */
 	if (fast_path && (enq_flags & SCX_ENQ_LAST) && tctx->slice && keep_last(p, tctx, dom, enq_flags))
 		return;
+	/* Its domain's CPUs are all taken: the nearest domain decides. (A
+	 * task restricted to the domain was kept in the kernel above.) */
+	dom = home_of(dom);
 
 	key = dom;
 	rb = bpf_map_lookup_elem(&to_user, &key);
@@ -794,7 +849,8 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 }
 
 /*
- * Releases domain @dom's held worker onto the head of DSQ dom (vtime 0).
+ * Releases domain @dom's held worker onto the head of DSQ @dsq (vtime 0):
+ * its own, or a starved domain's worker onto the rescuing CPU's.
  * True if it did: the caller then returns without taking a task, because
  * the worker reaches DSQ dom only after this ops.dispatch returns, and the
  * kernel calls ops.dispatch again (balance_one()), whose consume takes the
@@ -802,7 +858,7 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
  * quicker, but a worker preempted inside a migrate_disable() section cannot
  * be moved there, and the kernel unloads a scheduler that tries.)
  */
-static bool release_worker(u32 dom)
+static bool release_worker(u32 dom, u32 dsq)
 {
 	struct task_struct *p;
 
@@ -812,7 +868,7 @@ static bool release_worker(u32 dom)
 	p = bpf_task_from_pid(worker_pid[DOM(dom)]);
 	if (!p)
 		return false;
-	sul_dsq_insert_vtime(p, dom, slice_ns, 0, 0);
+	sul_dsq_insert_vtime(p, dsq, slice_ns, 0, 0);
 	bpf_task_release(p);
 	return true;
 }
@@ -844,6 +900,61 @@ struct steal_ctx {
 	bool stolen;
 };
 
+/* Should domain @dom's held worker run: it was asked to, or tasks wait in
+ * user space and none of its decisions is left for a CPU to take? */
+static __always_inline bool worker_wanted(u32 dom)
+{
+	return worker_held[DOM(dom)] &&
+	       (worker_needed[DOM(dom)] || (nr_queued_of(dom) && !decisions_waiting(dom)));
+}
+
+/* bpf_loop callback: find a starved domain, *data being where to start. */
+static long rescue_pick(u32 i, void *data)
+{
+	u32 *at = data, s = (*at + i) % (nr_domains ? nr_domains : 1);
+
+	if (dom_starved[DOM(s)]) {
+		*at = s;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A CPU of domain @dom, which is not starved, asks for work while another
+ * domain is: it drains that domain's decisions (and its worker's WAKE
+ * records for the peers it evacuated to), runs its held worker here, or
+ * takes a task from its DSQ, before its own. Its own CPUs may be held for
+ * as long as the watchdog's timeout. True when it took or released
+ * something: the caller returns, and the kernel calls again to take it.
+ */
+static bool rescue(u32 dom)
+{
+	struct drain_ctx dctx = {};
+	u32 s = SUL_NO_DOMAIN, key;
+	void *rb;
+
+	if (!nr_starved)
+		return false;
+	key = __sync_fetch_and_add(&rescue_next, 1);
+	bpf_loop(nr_domains < SUL_MAX_DOMAINS ? nr_domains : SUL_MAX_DOMAINS, rescue_pick, &key, 0);
+	s = key;
+	if (s >= nr_domains || !dom_starved[DOM(s)] || s == dom)
+		return false;
+	rb = bpf_map_lookup_elem(&to_kern, &key);
+	if (rb)
+		bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0);
+	if (worker_wanted(s) && release_worker(s, dom)) {
+		__sync_fetch_and_add(&stats_of(s)->rescued, 1);
+		return true;
+	}
+	if (sul_dsq_move_to_local(s)) {
+		__sync_fetch_and_add(&stats_of(s)->rescued, 1);
+		return true;
+	}
+	return dctx.inserted > 0;
+}
+
 /* bpf_loop callback: take a task from the i-th nearest other domain's DSQ. */
 static long steal_one(u32 i, void *data)
 {
@@ -868,6 +979,9 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	s32 waiting;
 	void *rb;
 
+	/* Back from a higher class: the domain's starved state can end. */
+	if (nr_starved && dom_starved[DOM(dom)])
+		dom_back[DOM(dom)] = 1;
 	rb = bpf_map_lookup_elem(&to_kern, &key);
 	/* Another CPU of the domain is draining: try again once it is done. */
 	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0) == -EBUSY)
@@ -875,9 +989,7 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 
 	/* Tasks wait in user space and none of the worker's decisions is
 	 * left for a CPU to take: the worker must hand out more. */
-	if (worker_held[DOM(dom)] &&
-	    (worker_needed[DOM(dom)] || (nr_queued_of(dom) && !decisions_waiting(dom))) &&
-	    release_worker(dom)) {
+	if (worker_wanted(dom) && release_worker(dom, dom)) {
 		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted;
 		goto kick;
 	}
@@ -895,6 +1007,9 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted - 1;
 		goto kick;
 	}
+
+	if (rescue(dom))
+		return;
 
 	if (sul_dsq_move_to_local(dom)) {
 		/* No CPU idles beside a task waiting here: one for each. */
@@ -984,7 +1099,7 @@ void BPF_STRUCT_OPS(sul_update_idle, s32 cpu, bool idle)
 		return;
 	/* A CPU is going idle while a held worker has work to do. */
 	if (worker_held[dom] && (nr_queued_of(dom) || worker_needed[dom])) {
-		worker_needed[dom] = 1;
+		mark_needed(dom);
 		scx_bpf_kick_cpu(cpu, 0);
 	}
 }
@@ -1035,8 +1150,8 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 	__sync_fetch_and_add(&nr_heartbeats, 1);
 	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
 		if (worker_held[DOM(d)])
-			worker_needed[DOM(d)] = 1;
-		kick_cpu_in(d, true);
+			mark_needed(d);
+		kick_cpu_in(home_of(d), true);
 	}
 	bpf_timer_start(timer, HEARTBEAT_NS, 0);
 	return 0;

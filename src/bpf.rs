@@ -32,7 +32,7 @@ use std::ffi::CStr;
 use std::mem::{size_of, MaybeUninit};
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -442,9 +442,23 @@ unsafe fn atomic_u64<'a>(p: *mut u64) -> &'a AtomicU64 {
 }
 
 /// # Safety
+/// `p` must point into the live bss and be aligned for u32.
+unsafe fn atomic_u32<'a>(p: *mut u32) -> &'a AtomicU32 {
+    unsafe { AtomicU32::from_ptr(p) }
+}
+
+/// # Safety
 /// `p` must point into the live bss and be aligned for i32.
 unsafe fn atomic_i32<'a>(p: *mut i32) -> &'a AtomicI32 {
     unsafe { AtomicI32::from_ptr(p) }
+}
+
+/// Now on the clock BPF's `bpf_ktime_get_ns()` reads (CLOCK_MONOTONIC), ns.
+pub fn bpf_clock_ns() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec()).unwrap_or(0)
+    })
 }
 
 /// A view of the BPF program's global variables, usable from any thread.
@@ -470,6 +484,32 @@ impl Shared {
             let u = std::ptr::addr_of_mut!((*self.bss).dom_users[i]);
             atomic_u64(std::ptr::addr_of_mut!((*u).nr_queued)).store(queued, Ordering::Relaxed);
             atomic_u64(std::ptr::addr_of_mut!((*u).nr_sent)).store(sent, Ordering::Relaxed);
+        }
+    }
+
+    /// What the starvation watch (rescue.rs) needs of domain `dom`: since
+    /// when its held worker has been needed (BPF's clock, ns), if it is,
+    /// and whether a CPU of the domain asked for work since the last call
+    /// (which clears that).
+    pub fn starvation_signs(&self, dom: DomainId) -> (Option<u64>, bool) {
+        let i = dom.0 as usize % MAX_DOMAINS;
+        // SAFETY: in-bounds fields of the live bss.
+        unsafe {
+            let needed = atomic_u32(std::ptr::addr_of_mut!((*self.bss).worker_needed[i])).load(Ordering::Acquire);
+            let since = atomic_u64(std::ptr::addr_of_mut!((*self.bss).needed_since[i])).load(Ordering::Acquire);
+            let back = atomic_u32(std::ptr::addr_of_mut!((*self.bss).dom_back[i])).swap(0, Ordering::AcqRel);
+            ((needed != 0).then_some(since), back != 0)
+        }
+    }
+
+    /// Tells BPF whether domain `dom` is starved, and how many are.
+    pub fn set_starved(&self, dom: DomainId, starved: bool, nr_starved: u32) {
+        let i = dom.0 as usize % MAX_DOMAINS;
+        // SAFETY: in-bounds fields of the live bss.
+        unsafe {
+            atomic_u32(std::ptr::addr_of_mut!((*self.bss).dom_back[i])).store(0, Ordering::Release);
+            atomic_u32(std::ptr::addr_of_mut!((*self.bss).dom_starved[i])).store(u32::from(starved), Ordering::Release);
+            atomic_u32(std::ptr::addr_of_mut!((*self.bss).nr_starved)).store(nr_starved, Ordering::Release);
         }
     }
 

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod monitor;
 pub mod preflight;
 pub mod queue;
+pub mod rescue;
 pub mod scheduler;
 pub mod stats;
 pub mod task;

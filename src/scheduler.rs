@@ -6,6 +6,7 @@
 //!               stats every --stats-interval ─▶ detach ─▶ exit record
 //!   worker d:   pin to domain d's CPUs ─▶ open its ring buffers ─▶ Worker::run
 //!   balancer:   every --balance-interval-ms: loads ─▶ transfers ─▶ requests
+//!   rescue:     every 10 ms: starved domains? ─▶ widen/re-pin a worker, tell BPF
 //! ```
 //!
 //! The kernel can end the run on its own (an error, the watchdog, or a CPU
@@ -24,7 +25,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use topology::{DomainId, Plan};
 
 use crate::balancer::{self, BalanceConfig, DomainLoad};
-use crate::bpf::{ExitInfo, KernelChannel, LoadOptions, Session, Shared};
+use crate::bpf::{self, ExitInfo, KernelChannel, LoadOptions, Session, Shared};
+use crate::rescue::{self, Change, Observation, Watch};
 use crate::stats::{self, BalanceStats, Sampler};
 use crate::task::QueuedTask;
 use crate::worker::{DomainState, Links, MoveRequest, Worker};
@@ -87,6 +89,11 @@ pub fn run_once(cfg: &RunConfig, plan: &Plan, shutdown: &AtomicBool) -> Result<O
     if let (Some((interval, bcfg)), true) = (&cfg.balance, plan.domains.len() > 1) {
         start_balancer(*interval, bcfg, plan, &wiring, &mut session)?;
     }
+    // Partial mode's workers are CFS tasks: RT hogs do not starve them
+    // (the fair server keeps them running), and BPF does not hold them.
+    if plan.domains.len() > 1 && !cfg.partial {
+        start_rescue(plan, &wiring, &mut session)?;
+    }
     lock_memory();
 
     session.attach()?;
@@ -128,6 +135,7 @@ fn start_workers(cfg: &RunConfig, plan: &Plan, session: &mut Session) -> Result<
             inboxes: inbox_tx.clone(),
             inbox,
             requests,
+            nearest: plan.steal_order(d.id),
             stop: session.stop_flag(),
         };
         let (dom, cpus, shared, started_tx, batch) =
@@ -193,6 +201,72 @@ fn start_balancer(
     Ok(())
 }
 
+fn start_rescue(plan: &Plan, wiring: &Wiring, session: &mut Session) -> Result<()> {
+    let (states, stop, shared) = (wiring.states.clone(), session.stop_flag(), session.shared());
+    let homes: Vec<Vec<u32>> = plan.domains.iter().map(|d| d.cpus.clone()).collect();
+    let handle = thread::Builder::new()
+        .name("sul-rescue".into())
+        .spawn(move || rescue_loop(shared, &homes, &states, &stop))
+        .context("starting the starvation watch thread")?;
+    session.adopt(handle);
+    Ok(())
+}
+
+/// Every `rescue::TICK`: which domains are starved (rescue.rs), and the
+/// moves that follow, in the order its module doc gives.
+fn rescue_loop(shared: Shared, homes: &[Vec<u32>], states: &[DomainState], stop: &AtomicBool) {
+    let everywhere: Vec<u32> = homes.iter().flatten().copied().collect();
+    let mut watch = Watch::new(states.len(), bpf::bpf_clock_ns());
+    let mut seen = vec![Observation::default(); states.len()];
+    let mut changes = Vec::new();
+    while !stop.load(Ordering::Acquire) {
+        thread::sleep(rescue::TICK);
+        for (i, (o, s)) in seen.iter_mut().zip(states).enumerate() {
+            let (needed_since, back) = shared.starvation_signs(DomainId(i as u32));
+            *o = Observation {
+                needed_since,
+                rounds: s.rounds.load(Ordering::Relaxed),
+                back,
+            };
+        }
+        watch.observe(bpf::bpf_clock_ns(), &seen, &mut changes);
+        for &change in &changes {
+            let nr_starved = (0..states.len())
+                .filter(|&i| watch.is_starved(DomainId(i as u32)))
+                .count() as u32;
+            let (d, starved) = match change {
+                Change::Starve(d) => (d, true),
+                Change::Recover(d) => (d, false),
+            };
+            let (state, home) = (&states[d.0 as usize], homes[d.0 as usize].as_slice());
+            let tid = nix::unistd::Pid::from_raw(state.tid.load(Ordering::Relaxed));
+            if starved {
+                // Wider first: BPF then queues the worker on other CPUs.
+                if let Err(e) = set_affinity(tid, &everywhere) {
+                    eprintln!("scx-userland: warning: domain {d} is starved, but its worker cannot move: {e}");
+                    continue;
+                }
+                state.starvations.fetch_add(1, Ordering::Relaxed);
+                state.starved.store(true, Ordering::Release);
+                shared.set_starved(d, true, nr_starved);
+                eprintln!(
+                    "scx-userland: domain {d} (CPUs {}): no CPU free of real-time/deadline tasks for {} ms; \
+                     its tasks go to other domains",
+                    topology::format_cpu_ranges(home),
+                    rescue::GRACE_NS / 1_000_000
+                );
+            } else {
+                shared.set_starved(d, false, nr_starved);
+                state.starved.store(false, Ordering::Release);
+                if let Err(e) = set_affinity(tid, home) {
+                    eprintln!("scx-userland: warning: domain {d}'s worker cannot be pinned back: {e}");
+                }
+                eprintln!("scx-userland: domain {d}: its CPUs run sched_ext tasks again");
+            }
+        }
+    }
+}
+
 /// Page faults on the paths that schedule tasks would stall everything
 /// waiting for us; lock what we have and will have.
 fn lock_memory() {
@@ -247,12 +321,17 @@ fn supervise(cfg: &RunConfig, shared: &Shared, sampler: &Sampler, shutdown: &Ato
 }
 
 fn pin_to(cpus: &[u32]) -> Result<(), String> {
+    set_affinity(nix::unistd::Pid::from_raw(0), cpus)
+}
+
+/// Restricts thread `tid` (0: the caller) to `cpus`.
+fn set_affinity(tid: nix::unistd::Pid, cpus: &[u32]) -> Result<(), String> {
     use nix::sched::{sched_setaffinity, CpuSet};
     let mut set = CpuSet::new();
     for &cpu in cpus {
         set.set(cpu as usize).map_err(|e| format!("CPU {cpu}: {e}"))?;
     }
-    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(|e| format!("pinning to CPUs {cpus:?}: {e}"))
+    sched_setaffinity(tid, &set).map_err(|e| format!("pinning to CPUs {cpus:?}: {e}"))
 }
 
 fn plan_loads(plan: &Plan) -> Vec<DomainLoad> {
@@ -281,7 +360,13 @@ fn balance_loop(
     let mut loads = template.to_vec();
     while !stop.load(Ordering::Acquire) {
         thread::sleep(interval);
-        for (l, s) in loads.iter_mut().zip(states) {
+        for ((l, s), t) in loads.iter_mut().zip(states).zip(template) {
+            // A starved domain runs nothing: its worker empties it itself.
+            l.nr_cpus = if s.starved.load(Ordering::Relaxed) {
+                0
+            } else {
+                t.nr_cpus
+            };
             l.queued_weight = s.queued_weight.load(Ordering::Relaxed);
             l.movable_weight = s.movable_weight.load(Ordering::Relaxed);
         }

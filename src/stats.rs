@@ -72,6 +72,14 @@ pub struct DomainStats {
     pub worker_busy_pct: f64,
     #[stat(desc = "page faults of the domain's worker thread since attach (expected: 0)")]
     pub worker_faults: u64,
+    #[stat(desc = "1 while every CPU of the domain is held by a higher class (RT, deadline): its work goes elsewhere")]
+    pub starved: u64,
+    #[stat(desc = "times the domain was found starved, since attach")]
+    pub starvations: u64,
+    #[stat(desc = "tasks its worker moved to other domains while starved, since attach")]
+    pub evacuated: u64,
+    #[stat(desc = "while starved: its worker run, or its tasks taken, by another domain's CPUs, since attach")]
+    pub rescued: u64,
 }
 
 /// What the load balancer did.
@@ -169,6 +177,9 @@ struct UserCounters {
     migrated_in: u64,
     migrated_out: u64,
     migrated_out_numa: u64,
+    starved: bool,
+    starvations: u64,
+    evacuated: u64,
 }
 
 /// CPU time and page faults of one thread, from /proc.
@@ -267,6 +278,9 @@ impl<'a> Sampler<'a> {
                     migrated_in: rd(&s.migrated_in),
                     migrated_out: rd(&s.migrated_out),
                     migrated_out_numa: rd(&s.migrated_out_numa),
+                    starved: s.starved.load(Ordering::Relaxed),
+                    starvations: rd(&s.starvations),
+                    evacuated: rd(&s.evacuated),
                 })
                 .collect(),
             workers: self.states.iter().map(|s| usage(&s.tid)).collect(),
@@ -345,6 +359,10 @@ impl Stats {
                     to_kernel_full: u.channel_full,
                     worker_busy_pct: pct(worker_ns, interval),
                     worker_faults,
+                    starved: u64::from(u.starved),
+                    starvations: u.starvations,
+                    evacuated: u.evacuated,
+                    rescued: b.rescued,
                 },
             );
         }
@@ -444,6 +462,12 @@ impl Stats {
                 "out",
                 "busy%"
             );
+            let starved: Vec<String> = self
+                .domains
+                .iter()
+                .filter(|(_, d)| d.starved > 0)
+                .map(|(id, _)| id.to_string())
+                .collect();
             for (id, d) in &self.domains {
                 let _ = write!(
                     out,
@@ -460,6 +484,13 @@ impl Stats {
                     d.migrated_in,
                     d.migrated_out,
                     d.worker_busy_pct,
+                );
+            }
+            if !starved.is_empty() {
+                let _ = write!(
+                    out,
+                    "\n  starved (every CPU held by RT/deadline; work moved elsewhere): {}",
+                    starved.join(",")
                 );
             }
         }

@@ -105,6 +105,14 @@ pub struct DomainState {
     pub migrated_out_numa: AtomicU64,
     /// The worker thread's id, for its CPU time and faults (0: not yet).
     pub tid: AtomicI32,
+    /// Rounds completed, for the starvation watch (rescue.rs).
+    pub rounds: AtomicU64,
+    /// Every CPU of the domain is held by a higher class (rescue.rs);
+    /// written by the watch, before BPF is told.
+    pub starved: AtomicBool,
+    pub starvations: AtomicU64,
+    /// Tasks sent to peers while starved.
+    pub evacuated: AtomicU64,
 }
 
 /// The balancer asks a worker to push about `weight` of load to `to`.
@@ -123,6 +131,8 @@ pub struct Links {
     pub inboxes: Vec<Sender<QueuedTask>>,
     pub inbox: Receiver<QueuedTask>,
     pub requests: Receiver<MoveRequest>,
+    /// The other domains, nearest first: where a starved domain's tasks go.
+    pub nearest: Vec<DomainId>,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -218,6 +228,9 @@ impl<C: DomainChannel> Worker<C> {
         while let Ok(req) = self.links.requests.try_recv() {
             self.push(req);
         }
+        if self.state().starved.load(Ordering::Acquire) {
+            self.evacuate();
+        }
         self.wake_peers();
 
         // With one domain this is the example: a full batch whenever we run.
@@ -268,17 +281,45 @@ impl<C: DomainChannel> Worker<C> {
         if full {
             s.channel_full.fetch_add(1, Ordering::Relaxed);
         }
+        s.rounds.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Serves a balancer request: moves tasks to `req.to`'s inbox.
     fn push(&mut self, req: MoveRequest) {
-        let Some(inbox) = self.links.inboxes.get(req.to.0 as usize) else {
-            return;
+        balancer::select_migrants(&self.queue, req.to, req.weight, req.max_tasks, &mut self.picked);
+        let moved = self.send_picked(req.to);
+        if req.cross_numa {
+            self.state().migrated_out_numa.fetch_add(moved, Ordering::Relaxed);
+        }
+    }
+
+    /// Our domain is starved (rescue.rs): sends every task that may go
+    /// elsewhere to the nearest peers that are not, as much as their
+    /// inboxes take.
+    fn evacuate(&mut self) {
+        for i in 0..self.links.nearest.len() {
+            if self.queue.is_empty() {
+                return;
+            }
+            let to = self.links.nearest[i];
+            if self.links.states[to.0 as usize].starved.load(Ordering::Acquire) {
+                continue;
+            }
+            crate::rescue::select_evacuees(&self.queue, to, usize::MAX, &mut self.picked);
+            let moved = self.send_picked(to);
+            self.state().evacuated.fetch_add(moved, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves the tasks in `self.picked` to `to`'s inbox; returns how many
+    /// went (those that found it full stay here).
+    fn send_picked(&mut self, to: DomainId) -> u64 {
+        let Some(inbox) = self.links.inboxes.get(to.0 as usize) else {
+            return 0;
         };
         // In flight, a migrant's vruntime is on the IN_FLIGHT clock; the
         // receiver moves it to its own clock when it takes it in.
         let dst_clock = IN_FLIGHT;
-        balancer::select_migrants(&self.queue, req.to, req.weight, req.max_tasks, &mut self.picked);
         balancer::take_migrants(&mut self.queue, &self.picked, dst_clock, &mut self.moving);
         let mut moved = 0;
         for t in self.moving.drain(..) {
@@ -300,14 +341,11 @@ impl<C: DomainChannel> Worker<C> {
                 }
             }
         }
-        let s = &self.links.states[self.dom.0 as usize];
-        s.migrated_out.fetch_add(moved, Ordering::Relaxed);
-        if req.cross_numa {
-            s.migrated_out_numa.fetch_add(moved, Ordering::Relaxed);
-        }
+        self.state().migrated_out.fetch_add(moved, Ordering::Relaxed);
         if moved > 0 {
-            self.unwoken_peers.insert(req.to);
+            self.unwoken_peers.insert(to);
         }
+        moved
     }
 
     /// Has BPF run the workers we sent migrants to: an idle domain's worker
@@ -440,6 +478,7 @@ mod tests {
             inboxes: vec![tx0, tx1],
             inbox,
             requests: req_rx,
+            nearest: vec![DomainId(1 - dom)],
             stop: Arc::new(AtomicBool::new(false)),
         };
         (Worker::new(DomainId(dom), batch, limit, 64, chan, links), states)
@@ -632,6 +671,49 @@ mod tests {
         assert_eq!(w.chan.sent[0].seq, EnqueueSeq(44), "the newer enqueue is answered");
         assert_eq!(states[1].replaced_stale.load(Ordering::Relaxed), 1);
         assert_eq!(states[1].migrated_in.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_starved_worker_sends_what_may_leave_to_its_peer_and_dispatches_the_rest() {
+        let run = |peer_starved: bool| {
+            let states: Arc<[DomainState]> = (0..2).map(|_| DomainState::default()).collect();
+            let (tx0, rx0) = crossbeam_channel::bounded(16);
+            let (tx1, rx1) = crossbeam_channel::bounded(16);
+            let (_req_tx, req_rx) = crossbeam_channel::bounded(4);
+            let links = Links {
+                states: states.clone(),
+                inboxes: vec![tx0, tx1],
+                inbox: rx0,
+                requests: req_rx,
+                nearest: vec![DomainId(1)],
+                stop: Arc::new(AtomicBool::new(false)),
+            };
+            let mut chan = FakeChannel {
+                room: 64,
+                ..FakeChannel::default()
+            };
+            chan.incoming.extend((1..=4).map(|pid| arrival(pid, 0, None, 0)));
+            let pinned = Arrival {
+                allowed: DomainMask::only(DomainId(0)),
+                ..arrival(5, 0, None, 0)
+            };
+            chan.incoming.push_back(pinned);
+            let mut w = Worker::new(DomainId(0), 8, None, 64, chan, links);
+            states[0].starved.store(true, Ordering::Relaxed);
+            states[1].starved.store(peer_starved, Ordering::Relaxed);
+            w.step();
+            let sent: Vec<Pid> = w.chan.sent.iter().map(|d| d.pid).collect();
+            let arrived: Vec<Pid> = rx1.try_iter().map(|t| t.pid).collect();
+            (states[0].evacuated.load(Ordering::Relaxed), sent, arrived)
+        };
+        let (evacuated, sent, mut arrived) = run(false);
+        assert_eq!(evacuated, 4, "the head too");
+        assert_eq!(sent, [Pid(5)], "only the task allowed nowhere else stays");
+        arrived.sort();
+        assert_eq!(arrived, [Pid(1), Pid(2), Pid(3), Pid(4)]);
+        // A starved peer is sent nothing.
+        let (evacuated, sent, arrived) = run(true);
+        assert_eq!((evacuated, arrived.len(), sent.len()), (0, 0, 5));
     }
 
     #[test]

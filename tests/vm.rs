@@ -211,7 +211,7 @@ fn vm_numa_domains() {
 /// on and off; started in a pid namespace; storms and churn with tiny ring
 /// buffers.
 #[test]
-fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn() {
+fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn_starved() {
     scenarios(
         "numa-llc",
         1700,
@@ -235,6 +235,11 @@ fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn() {
                 "churn.sh",
                 &["CHURN_SECS=60", "--domains", "llc", "--ringbuf-kib", "4"],
                 "PASS churn --domains llc --ringbuf-kib 4",
+            ),
+            sc(
+                "starved-domain.sh",
+                &["--domains", "llc"],
+                "PASS starved-domain --domains llc",
             ),
         ],
     );
