@@ -141,6 +141,7 @@ struct sul_dom_stats {
 	/* While every CPU of this domain was held by a higher class: its
 	 * worker released, or a task taken, by a CPU of another domain. */
 	u64 rescued;
+	u64 starvations;	/* times the domain was found starved */
 	/* Of the woken tasks user space ordered that started running: how
 	 * many, and their total wait from wakeup to decision (in user space)
 	 * and from decision to running (in the DSQ). */

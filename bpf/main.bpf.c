@@ -104,25 +104,29 @@ u32 enqueue_seq;
 u64 nr_heartbeats;
 
 /*
- * Starved domains (src/rescue.rs). BPF stamps when a held worker became
- * needed; user space, seeing a worker needed for longer than any slice
- * while it made no progress (every CPU of its domain held by RT, deadline
- * or stop tasks), widens the worker's affinity and then sets
- * dom_starved[d]. From then on:
+ * Starved domains (src/rescue.rs has the whole story). Every WATCH_NS a
+ * timer looks at each domain: work has waited for it (in user space, its
+ * worker asked to run, or in its DSQ) at every look for starve_grace_ns,
+ * and none of its CPUs ran ops.dispatch in that time (dom_served): every
+ * one is held by RT, deadline or stop tasks. The timer fires whatever runs
+ * on the CPUs, where a watching thread could be stuck in the very DSQ it
+ * watches. Then, until a CPU of the domain runs ops.dispatch again:
  *   - tasks that may run anywhere are queued on the nearest domain that is
  *     not starved instead (home_of()),
- *   - the worker is released onto the DSQ of a CPU that asks for work,
- *     outside its domain, and moves what it holds to its peers,
  *   - CPUs of other domains drain the starved domain's decisions and take
- *     its DSQ's tasks before their own (rescue_pick()),
- *   - a CPU of the domain that runs ops.dispatch again sets dom_back[d],
- *     and user space ends the state: it clears the flag, then re-pins.
+ *     its DSQ's tasks before their own (rescue()),
+ *   - once user space has widened the worker's affinity (it follows
+ *     dom_starved), the worker runs on those CPUs and moves what it holds
+ *     to its peers.
+ * One domain is never declared starved: there would be nowhere to go.
  */
-u64 needed_since[SUL_MAX_DOMAINS];
-volatile u32 dom_starved[SUL_MAX_DOMAINS];
-volatile u32 nr_starved;
-u32 dom_back[SUL_MAX_DOMAINS];
+const volatile u64 starve_grace_ns = 70ULL * 1000 * 1000;
+u32 dom_starved[SUL_MAX_DOMAINS];
+u32 nr_starved;
 u32 rescue_next;
+u64 dom_served[SUL_MAX_DOMAINS];
+u64 waiting_since[SUL_MAX_DOMAINS];
+u64 starved_at[SUL_MAX_DOMAINS];
 struct sul_dom_clock dom_clocks[SUL_MAX_DOMAINS];
 
 /* What each CPU runs, for wakeup preemption; written by that CPU only. */
@@ -185,6 +189,9 @@ static const u32 prio_to_weight[40] = {
 #define SUL_MAX_KICKS 64
 
 #define HEARTBEAT_NS (250ULL * 1000 * 1000)
+/* How often the starvation watch looks (see dom_starved). */
+#define WATCH_NS (10ULL * 1000 * 1000)
+#define SERVED_RES_NS (1000ULL * 1000)
 
 struct heartbeat {
 	struct bpf_timer timer;
@@ -192,7 +199,7 @@ struct heartbeat {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);	/* the heartbeat, the starvation watch */
 	__type(key, u32);
 	__type(value, struct heartbeat);
 } heartbeat SEC(".maps");
@@ -289,14 +296,6 @@ static __always_inline void advance_clock(u32 dom, u64 vtime)
 
 	if ((s64)(vtime - old) > 0)
 		__sync_val_compare_and_swap(now, old, vtime);
-}
-
-/* Domain @dom's worker has work; stamp when that began (see above). */
-static __always_inline void mark_needed(u32 dom)
-{
-	/* An exchange, not a plain store: see enqueue_worker(). */
-	if (!__sync_lock_test_and_set(&worker_needed[DOM(dom)], 1))
-		needed_since[DOM(dom)] = bpf_ktime_get_ns();
 }
 
 /*
@@ -427,6 +426,28 @@ s32 BPF_STRUCT_OPS(sul_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake
 	return prev_cpu;
 }
 
+/*
+ * Where domain @dom's worker @p waits for a CPU: DSQ home_of(@dom), once
+ * user space has let it run there (rescue.rs widens it), else its own.
+ */
+static u32 worker_dsq(struct task_struct *p, u32 dom)
+{
+	u32 home = home_of(dom), key = home;
+	struct dom_cpumask *dm;
+	bool may = false;
+
+	if (home == dom)
+		return dom;
+	dm = bpf_map_lookup_elem(&dom_cpumasks, &key);
+	if (!dm)
+		return dom;
+	bpf_rcu_read_lock();
+	if (dm->mask)
+		may = bpf_cpumask_intersects(p->cpus_ptr, (const struct cpumask *)dm->mask);
+	bpf_rcu_read_unlock();
+	return may ? home : dom;
+}
+
 static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	u32 dom = DOM(tctx->worker_dom);
@@ -463,7 +484,7 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 	 * after the woken tasks it just placed ahead of the clock, which this
 	 * CPU takes first, and before the tasks that ran last.
 	 */
-	dom = home_of(dom);
+	dom = worker_dsq(p, dom);
 	sul_dsq_insert_vtime(p, dom, slice_ns, clock_of(dom), enq_flags);
 	kick_idle_cpu_in(dom);
 }
@@ -506,7 +527,8 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
 	 * which would keep domain_quiet() false for good). */
 	if (sleeping_workers)
 		return;
-	mark_needed(dom);
+	/* An exchange, not a plain store: see enqueue_worker(). */
+	__sync_lock_test_and_set(&worker_needed[DOM(dom)], 1);
 	/* A starved domain's worker runs where its home domain's CPUs are. */
 	if (worker_held[DOM(dom)] && kick_idle_cpu_in(home_of(dom)))
 		return;
@@ -860,17 +882,21 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
  */
 static bool release_worker(u32 dom, u32 dsq)
 {
-	struct task_struct *p;
+	struct task_struct *p = bpf_task_from_pid(worker_pid[DOM(dom)]);
+	bool released = false;
 
-	if (!__sync_val_compare_and_swap(&worker_held[DOM(dom)], 1, 0))
-		return false;
-	worker_needed[DOM(dom)] = 0;
-	p = bpf_task_from_pid(worker_pid[DOM(dom)]);
 	if (!p)
 		return false;
-	sul_dsq_insert_vtime(p, dsq, slice_ns, 0, 0);
+	/* Onto another domain's DSQ only once user space has widened its
+	 * affinity: it would wait there for a CPU of its own. */
+	if ((dsq == dom || bpf_cpumask_test_cpu(bpf_get_smp_processor_id(), p->cpus_ptr)) &&
+	    __sync_val_compare_and_swap(&worker_held[DOM(dom)], 1, 0)) {
+		worker_needed[DOM(dom)] = 0;
+		sul_dsq_insert_vtime(p, dsq, slice_ns, 0, 0);
+		released = true;
+	}
 	bpf_task_release(p);
-	return true;
+	return released;
 }
 
 /*
@@ -978,10 +1004,13 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	u32 key = dom;
 	s32 waiting;
 	void *rb;
+	u64 now;
 
-	/* Back from a higher class: the domain's starved state can end. */
-	if (nr_starved && dom_starved[DOM(dom)])
-		dom_back[DOM(dom)] = 1;
+	/* The domain is served (see dom_starved); a shared line, so written
+	 * at most once a millisecond. */
+	now = bpf_ktime_get_ns();
+	if (now - dom_served[DOM(dom)] > SERVED_RES_NS)
+		dom_served[DOM(dom)] = now;
 	rb = bpf_map_lookup_elem(&to_kern, &key);
 	/* Another CPU of the domain is draining: try again once it is done. */
 	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0) == -EBUSY)
@@ -1099,7 +1128,7 @@ void BPF_STRUCT_OPS(sul_update_idle, s32 cpu, bool idle)
 		return;
 	/* A CPU is going idle while a held worker has work to do. */
 	if (worker_held[dom] && (nr_queued_of(dom) || worker_needed[dom])) {
-		mark_needed(dom);
+		worker_needed[dom] = 1;
 		scx_bpf_kick_cpu(cpu, 0);
 	}
 }
@@ -1150,10 +1179,52 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 	__sync_fetch_and_add(&nr_heartbeats, 1);
 	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
 		if (worker_held[DOM(d)])
-			mark_needed(d);
+			worker_needed[DOM(d)] = 1;
 		kick_cpu_in(home_of(d), true);
 	}
 	bpf_timer_start(timer, HEARTBEAT_NS, 0);
+	return 0;
+}
+
+/* bpf_loop callback of watch_fn(): one domain, *data being now. */
+static long watch_one(u32 d, void *data)
+{
+	u64 now = *(u64 *)data, since;
+	bool waiting;
+
+	if (d >= nr_domains)
+		return 1;
+	waiting = nr_queued_of(d) || worker_needed[DOM(d)] || decisions_waiting(d) || scx_bpf_dsq_nr_queued(d) > 0;
+	if (!waiting)
+		waiting_since[DOM(d)] = 0;
+	else if (!waiting_since[DOM(d)])
+		waiting_since[DOM(d)] = now;
+	since = waiting_since[DOM(d)];
+	if (dom_starved[DOM(d)]) {
+		/* A CPU of it asked for work again. */
+		if ((s64)(dom_served[DOM(d)] - starved_at[DOM(d)]) > 0) {
+			dom_starved[DOM(d)] = 0;
+			__sync_fetch_and_sub(&nr_starved, 1);
+		}
+		return 0;
+	}
+	if (since && now - since >= starve_grace_ns && now - dom_served[DOM(d)] >= starve_grace_ns &&
+	    nr_starved + 1 < nr_domains) {
+		starved_at[DOM(d)] = now;
+		dom_starved[DOM(d)] = 1;
+		__sync_fetch_and_add(&nr_starved, 1);
+		__sync_fetch_and_add(&stats_of(d)->starvations, 1);
+	}
+	return 0;
+}
+
+/* The starvation watch (see dom_starved). */
+static int watch_fn(void *map, int *key, struct bpf_timer *timer)
+{
+	u64 now = bpf_ktime_get_ns();
+
+	bpf_loop(nr_domains < SUL_MAX_DOMAINS ? nr_domains : SUL_MAX_DOMAINS, watch_one, &now, 0);
+	bpf_timer_start(timer, WATCH_NS, 0);
 	return 0;
 }
 
@@ -1198,7 +1269,17 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(sul_init)
 		return -ENOENT;
 	bpf_timer_init(&hb->timer, &heartbeat, CLOCK_MONOTONIC);
 	bpf_timer_set_callback(&hb->timer, heartbeat_fn);
-	return bpf_timer_start(&hb->timer, HEARTBEAT_NS, 0);
+	ret = bpf_timer_start(&hb->timer, HEARTBEAT_NS, 0);
+	/* Several domains, workers in BPF's custody (not partial mode). */
+	if (ret || nr_domains < 2 || sleeping_workers)
+		return ret;
+	key = 1;
+	hb = bpf_map_lookup_elem(&heartbeat, &key);
+	if (!hb)
+		return -ENOENT;
+	bpf_timer_init(&hb->timer, &heartbeat, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&hb->timer, watch_fn);
+	return bpf_timer_start(&hb->timer, WATCH_NS, 0);
 }
 
 /*

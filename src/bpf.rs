@@ -285,6 +285,7 @@ fn fill_rodata(open: &mut OpenMainSkel, opts: &LoadOptions, nr_possible: usize) 
     rodata.min_slice_ns = crate::vruntime::MIN_SLICE_NS;
     rodata.max_slice_ns = crate::vruntime::MAX_SLICE_NS;
     rodata.sleeper_credit_ns = crate::vruntime::SLEEPER_CREDIT_NS;
+    rodata.starve_grace_ns = crate::rescue::GRACE_NS;
     rodata.wakeup_gran_ns = crate::vruntime::WAKEUP_GRAN_NS;
     rodata.min_debt_ns = crate::vruntime::MIN_DEBT_NS;
     // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
@@ -453,14 +454,6 @@ unsafe fn atomic_i32<'a>(p: *mut i32) -> &'a AtomicI32 {
     unsafe { AtomicI32::from_ptr(p) }
 }
 
-/// Now on the clock BPF's `bpf_ktime_get_ns()` reads (CLOCK_MONOTONIC), ns.
-pub fn bpf_clock_ns() -> u64 {
-    use nix::time::{clock_gettime, ClockId};
-    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec()).unwrap_or(0)
-    })
-}
-
 /// A view of the BPF program's global variables, usable from any thread.
 /// Sound while the Session lives: see the module doc.
 #[derive(Clone, Copy)]
@@ -487,30 +480,11 @@ impl Shared {
         }
     }
 
-    /// What the starvation watch (rescue.rs) needs of domain `dom`: since
-    /// when its held worker has been needed (BPF's clock, ns), if it is,
-    /// and whether a CPU of the domain asked for work since the last call
-    /// (which clears that).
-    pub fn starvation_signs(&self, dom: DomainId) -> (Option<u64>, bool) {
+    /// Whether BPF found domain `dom` starved (rescue.rs).
+    pub fn starved(&self, dom: DomainId) -> bool {
         let i = dom.0 as usize % MAX_DOMAINS;
-        // SAFETY: in-bounds fields of the live bss.
-        unsafe {
-            let needed = atomic_u32(std::ptr::addr_of_mut!((*self.bss).worker_needed[i])).load(Ordering::Acquire);
-            let since = atomic_u64(std::ptr::addr_of_mut!((*self.bss).needed_since[i])).load(Ordering::Acquire);
-            let back = atomic_u32(std::ptr::addr_of_mut!((*self.bss).dom_back[i])).swap(0, Ordering::AcqRel);
-            ((needed != 0).then_some(since), back != 0)
-        }
-    }
-
-    /// Tells BPF whether domain `dom` is starved, and how many are.
-    pub fn set_starved(&self, dom: DomainId, starved: bool, nr_starved: u32) {
-        let i = dom.0 as usize % MAX_DOMAINS;
-        // SAFETY: in-bounds fields of the live bss.
-        unsafe {
-            atomic_u32(std::ptr::addr_of_mut!((*self.bss).dom_back[i])).store(0, Ordering::Release);
-            atomic_u32(std::ptr::addr_of_mut!((*self.bss).dom_starved[i])).store(u32::from(starved), Ordering::Release);
-            atomic_u32(std::ptr::addr_of_mut!((*self.bss).nr_starved)).store(nr_starved, Ordering::Release);
-        }
+        // SAFETY: in-bounds field of the live bss.
+        unsafe { atomic_u32(std::ptr::addr_of_mut!((*self.bss).dom_starved[i])) }.load(Ordering::Acquire) != 0
     }
 
     /// Times BPF's heartbeat timer has fired.

@@ -1,54 +1,58 @@
-//! Starved domains: finding a domain whose CPUs are all taken by a higher
-//! scheduling class, and getting its work out. The pure part: no threads,
-//! no BPF; `scheduler.rs` runs [`Watch`] every [`TICK`] and carries out what
-//! it decides.
+//! Starved domains: a domain whose CPUs are all taken by a higher
+//! scheduling class, and how its work gets out. BPF finds them; this module
+//! holds the rule's constants, follows BPF's verdicts ([`Follower`], run by
+//! `scheduler.rs` every [`TICK`]) and picks what a starved domain's worker
+//! sends away ([`select_evacuees`]).
 //!
 //! # The problem
 //!
 //! A domain's worker is pinned to the domain's CPUs. When real-time (or
 //! deadline) tasks hold every one of them, sched_ext runs nothing there: not
 //! the worker, so nothing decides for the tasks queued in the domain, and not
-//! the tasks in its DSQ. On 6.12 RT throttling lends sched_ext no time, so
-//! they would wait as long as the RT tasks run, and the kernel's watchdog
-//! would unload us after `WATCHDOG_TIMEOUT_MS`.
+//! the tasks in its DSQ, which the other domains' CPUs take only when they
+//! have nothing else. On 6.12 RT throttling lends sched_ext no time, so they
+//! would wait as long as the RT tasks run, and the kernel's watchdog would
+//! unload us after `WATCHDOG_TIMEOUT_MS`.
 //!
-//! # Detection
+//! # Detection (BPF, `watch_fn` in bpf/main.bpf.c)
 //!
-//! BPF stamps the moment a held worker becomes *needed* (tasks arrived, a
-//! CPU ran dry, the heartbeat). A CPU of the domain that asks for work
-//! releases it, and the worker then completes a round. So:
+//! A CPU that runs our tasks asks for work (ops.dispatch) at least once
+//! per slice, and an idle one is kicked when work arrives for it. BPF notes
+//! when each domain was last asked (`dom_served`), and a timer looks every
+//! 10 ms:
 //!
 //! ```text
-//!   needed since t ──────────────── no round of the worker ──────────▶ now
-//!                  │◀──────────────── GRACE_NS ─────────────────▶│ starved
+//!   work waits for domain d, at every look ──────────────────────────▶ now
+//!   no CPU of d asked for work ──────────────────────────────────────▶
+//!                        │◀────────────── GRACE_NS ──────────────▶│ starved
 //! ```
 //!
-//! A domain is *starved* when its worker has been needed for `GRACE_NS` and
-//! has not completed a round in that time. `GRACE_NS` is the longest slice
-//! a decision can carry (`MAX_SLICE_NS`, 60 ms) plus half a default slice:
-//! a domain whose CPUs all run our tasks asks for work at least once a
-//! slice, so only a domain that no CPU serves waits that long. A false
-//! alarm costs little: the domain's queued tasks move to a neighbour, as
-//! the balancer might have moved them, and the state ends at the next
-//! ops.dispatch on one of its CPUs.
+//! A domain is *starved* when work has waited for it (tasks in its
+//! user-space queue, its worker asked to run, or tasks in its DSQ) for
+//! `GRACE_NS` and none of its CPUs asked for work in that time. `GRACE_NS`
+//! is the longest slice a decision can carry (`MAX_SLICE_NS`, 60 ms) plus
+//! half a default slice. A timer, not a thread: the first version watched
+//! from a thread, which is itself a task kept in the kernel, and in one run
+//! of two it was queued in the starved domain's DSQ, so nothing was found
+//! starved for the whole 6 s. A false alarm costs little: the domain's
+//! queued tasks move to a neighbour, as the balancer might have moved them.
+//! One domain is never declared starved (there would be nowhere to go).
 //!
-//! Every domain but one may be starved; the last is never declared starved
-//! (there would be nowhere to send its work).
+//! # While starved
 //!
-//! # What starved changes (carried out by the caller, in this order)
+//! - BPF queues new tasks that may run anywhere on the nearest domain that
+//!   is not starved, and the other domains' CPUs drain the starved domain's
+//!   decisions and take its DSQ's tasks before their own;
+//! - the watch thread sees the flag and widens the worker's affinity to
+//!   every planned CPU; BPF then runs the worker on a CPU of another domain
+//!   (never before: it would wait there for a CPU of its own);
+//! - the worker, on its next round, sends every queued task it may to its
+//!   nearest peers that are not starved ([`select_evacuees`]), head
+//!   included: nothing here will run soon. Tasks allowed only here stay;
+//! - the balancer counts the domain as having no CPUs.
 //!
-//! 1. the worker's affinity widens to every planned CPU, then
-//! 2. BPF's `dom_starved[d]` is set: BPF queues new tasks that may run
-//!    anywhere on the nearest domain that is not starved, runs the held
-//!    worker on a CPU of another domain that asks for work, and lets those
-//!    CPUs take the domain's DSQ before their own;
-//! 3. the worker, on its next round, sends every queued task it may to its
-//!    nearest peers that are not starved ([`select_evacuees`]), head
-//!    included: nothing here will run soon. Tasks allowed only here stay.
-//!
-//! It ends when a CPU of the domain runs ops.dispatch again (BPF's
-//! `dom_back[d]`): the flag is cleared first, then the worker is pinned
-//! back, so BPF never queues the worker on a CPU it may not use.
+//! It ends when a CPU of the domain asks for work again: BPF clears the
+//! flag, and the watch thread pins the worker back.
 //!
 //! Invariants: a domain is starved only after GRACE_NS of evidence; at
 //! least one domain is never starved; evacuation moves a task only to a
@@ -63,26 +67,13 @@ use crate::queue::RunQueue;
 use crate::task::Pid;
 use crate::vruntime::{MAX_SLICE_NS, SLICE_NS};
 
-/// How long a worker may be needed without a round before its domain is
-/// starved: see the module doc.
+/// How long work may wait for a domain none of whose CPUs asks for it
+/// before the domain is starved: see the module doc.
 pub const GRACE_NS: u64 = MAX_SLICE_NS + SLICE_NS / 2;
 
-/// How often the watch looks: half a default slice, so a starved domain
-/// is found within GRACE_NS + TICK = 80 ms. It costs a wakeup and a few
-/// loads per tick, whatever the load.
+/// How often the watch thread follows BPF's verdicts: half a default slice.
+/// It costs a wakeup and a load per domain per tick, whatever the load.
 pub const TICK: Duration = Duration::from_millis(10);
-
-/// What the watch sees of one domain at one instant.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Observation {
-    /// Since when (BPF's monotonic clock, ns) the worker has been needed
-    /// and not released; None when it is not needed.
-    pub needed_since: Option<u64>,
-    /// Rounds the worker has completed, ever.
-    pub rounds: u64,
-    /// A CPU of the domain has asked for work since the last look.
-    pub back: bool,
-}
 
 /// A change for the caller to carry out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,60 +82,28 @@ pub enum Change {
     Recover(DomainId),
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct DomainWatch {
-    starved: bool,
-    rounds: u64,
-    /// When `rounds` was last seen to change (or the watch started).
-    round_at: u64,
-}
-
-/// Tracks which domains are starved.
+/// Follows BPF's `dom_starved` flags, turning them into changes.
 #[derive(Debug)]
-pub struct Watch {
-    doms: Vec<DomainWatch>,
+pub struct Follower {
+    starved: Vec<bool>,
 }
 
-impl Watch {
-    pub fn new(nr_domains: usize, now: u64) -> Watch {
-        Watch {
-            doms: vec![
-                DomainWatch {
-                    round_at: now,
-                    ..DomainWatch::default()
-                };
-                nr_domains
-            ],
+impl Follower {
+    pub fn new(nr_domains: usize) -> Follower {
+        Follower {
+            starved: vec![false; nr_domains],
         }
     }
 
-    pub fn is_starved(&self, d: DomainId) -> bool {
-        self.doms.get(d.0 as usize).is_some_and(|w| w.starved)
-    }
-
-    /// Looks at every domain at `now` (ns, BPF's clock) and appends what
-    /// changed to `out` (cleared first).
-    pub fn observe(&mut self, now: u64, seen: &[Observation], out: &mut Vec<Change>) {
+    /// Appends to `out` (cleared first) each domain whose flag changed
+    /// since the last call.
+    pub fn follow(&mut self, flags: impl IntoIterator<Item = bool>, out: &mut Vec<Change>) {
         out.clear();
-        for (i, (w, o)) in self.doms.iter_mut().zip(seen).enumerate() {
-            let d = DomainId(i as u32);
-            if o.rounds != w.rounds {
-                w.rounds = o.rounds;
-                w.round_at = now;
-            }
-            if w.starved && o.back {
-                w.starved = false;
-                out.push(Change::Recover(d));
-            }
-        }
-        for (i, o) in seen.iter().enumerate().take(self.doms.len()) {
-            let w = self.doms[i];
-            let stuck =
-                |since: u64| now.saturating_sub(since) >= GRACE_NS && now.saturating_sub(w.round_at) >= GRACE_NS;
-            let others_served = self.doms.iter().enumerate().any(|(j, o)| j != i && !o.starved);
-            if !w.starved && !o.back && o.needed_since.is_some_and(stuck) && others_served {
-                self.doms[i].starved = true;
-                out.push(Change::Starve(DomainId(i as u32)));
+        for (i, (was, now)) in self.starved.iter_mut().zip(flags).enumerate() {
+            if *was != now {
+                *was = now;
+                let d = DomainId(i as u32);
+                out.push(if now { Change::Starve(d) } else { Change::Recover(d) });
             }
         }
     }
@@ -168,83 +127,18 @@ pub fn select_evacuees(queue: &RunQueue, to: DomainId, max_tasks: usize, out: &m
 mod tests {
     use super::*;
 
-    const MS: u64 = 1_000_000;
-
-    fn needed(since: u64, rounds: u64) -> Observation {
-        Observation {
-            needed_since: Some(since),
-            rounds,
-            back: false,
-        }
-    }
-
-    fn idle(rounds: u64) -> Observation {
-        Observation {
-            rounds,
-            ..Observation::default()
-        }
-    }
-
     #[test]
-    fn a_worker_needed_for_a_whole_slice_without_a_round_is_starved() {
-        let mut w = Watch::new(2, 0);
+    fn each_change_of_a_flag_is_reported_once() {
+        let mut f = Follower::new(3);
         let mut out = Vec::new();
-        w.observe(10 * MS, &[needed(10 * MS, 5), idle(7)], &mut out);
+        f.follow([false, false, false], &mut out);
         assert!(out.is_empty());
-        w.observe(10 * MS + GRACE_NS - 1, &[needed(10 * MS, 5), idle(7)], &mut out);
-        assert!(out.is_empty(), "not before GRACE_NS: {out:?}");
-        w.observe(10 * MS + GRACE_NS, &[needed(10 * MS, 5), idle(7)], &mut out);
-        assert_eq!(out, [Change::Starve(DomainId(0))]);
-        assert!(w.is_starved(DomainId(0)));
-        w.observe(10 * MS + GRACE_NS + MS, &[needed(10 * MS, 5), idle(7)], &mut out);
-        assert!(out.is_empty(), "reported once");
-    }
-
-    #[test]
-    fn a_worker_that_keeps_making_rounds_is_not_starved() {
-        // Needed all along (a busy domain: arrivals keep coming) but it runs.
-        let mut w = Watch::new(2, 0);
-        let mut out = Vec::new();
-        for step in 1..100u64 {
-            w.observe(step * 10 * MS, &[needed(0, step), idle(0)], &mut out);
-            assert!(out.is_empty(), "step {step}: {out:?}");
-        }
-    }
-
-    #[test]
-    fn a_held_worker_nobody_needs_is_not_starved() {
-        let mut w = Watch::new(2, 0);
-        let mut out = Vec::new();
-        w.observe(10 * GRACE_NS, &[idle(3), idle(3)], &mut out);
+        f.follow([false, true, false], &mut out);
+        assert_eq!(out, [Change::Starve(DomainId(1))]);
+        f.follow([false, true, false], &mut out);
         assert!(out.is_empty());
-    }
-
-    #[test]
-    fn it_ends_when_a_cpu_of_the_domain_asks_for_work_again() {
-        let mut w = Watch::new(2, 0);
-        let mut out = Vec::new();
-        w.observe(GRACE_NS, &[needed(0, 0), idle(0)], &mut out);
-        assert_eq!(out, [Change::Starve(DomainId(0))]);
-        // Running elsewhere now, it makes rounds: still starved.
-        w.observe(GRACE_NS + MS, &[idle(4), idle(0)], &mut out);
-        assert!(out.is_empty());
-        let back = Observation { back: true, ..idle(9) };
-        w.observe(GRACE_NS + 2 * MS, &[back, idle(0)], &mut out);
-        assert_eq!(out, [Change::Recover(DomainId(0))]);
-        assert!(!w.is_starved(DomainId(0)));
-    }
-
-    #[test]
-    fn the_last_domain_served_is_never_declared_starved() {
-        let mut w = Watch::new(2, 0);
-        let mut out = Vec::new();
-        w.observe(GRACE_NS, &[needed(0, 0), needed(0, 0)], &mut out);
-        assert_eq!(out, [Change::Starve(DomainId(0))], "one of the two, not both");
-        w.observe(2 * GRACE_NS, &[needed(0, 0), needed(0, 0)], &mut out);
-        assert!(out.is_empty());
-        let mut one = Watch::new(1, 0);
-        one.observe(GRACE_NS, &[needed(0, 0)], &mut out);
-        assert!(out.is_empty(), "one domain has nowhere to send its work");
+        f.follow([true, false, false], &mut out);
+        assert_eq!(out, [Change::Starve(DomainId(0)), Change::Recover(DomainId(1))]);
     }
 
     #[test]

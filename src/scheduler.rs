@@ -6,7 +6,7 @@
 //!               stats every --stats-interval ─▶ detach ─▶ exit record
 //!   worker d:   pin to domain d's CPUs ─▶ open its ring buffers ─▶ Worker::run
 //!   balancer:   every --balance-interval-ms: loads ─▶ transfers ─▶ requests
-//!   rescue:     every 10 ms: starved domains? ─▶ widen/re-pin a worker, tell BPF
+//!   rescue:     every 10 ms: domains BPF found starved ─▶ widen / re-pin their workers
 //! ```
 //!
 //! The kernel can end the run on its own (an error, the watchdog, or a CPU
@@ -25,8 +25,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use topology::{DomainId, Plan};
 
 use crate::balancer::{self, BalanceConfig, DomainLoad};
-use crate::bpf::{self, ExitInfo, KernelChannel, LoadOptions, Session, Shared};
-use crate::rescue::{self, Change, Observation, Watch};
+use crate::bpf::{ExitInfo, KernelChannel, LoadOptions, Session, Shared};
+use crate::rescue::{self, Change, Follower};
 use crate::stats::{self, BalanceStats, Sampler};
 use crate::task::QueuedTask;
 use crate::worker::{DomainState, Links, MoveRequest, Worker};
@@ -212,55 +212,38 @@ fn start_rescue(plan: &Plan, wiring: &Wiring, session: &mut Session) -> Result<(
     Ok(())
 }
 
-/// Every `rescue::TICK`: which domains are starved (rescue.rs), and the
-/// moves that follow, in the order its module doc gives.
+/// Every `rescue::TICK`: follows the domains BPF found starved
+/// (rescue.rs), widening or re-pinning their workers.
 fn rescue_loop(shared: Shared, homes: &[Vec<u32>], states: &[DomainState], stop: &AtomicBool) {
     let everywhere: Vec<u32> = homes.iter().flatten().copied().collect();
-    let mut watch = Watch::new(states.len(), bpf::bpf_clock_ns());
-    let mut seen = vec![Observation::default(); states.len()];
+    let mut follower = Follower::new(states.len());
     let mut changes = Vec::new();
     while !stop.load(Ordering::Acquire) {
         thread::sleep(rescue::TICK);
-        for (i, (o, s)) in seen.iter_mut().zip(states).enumerate() {
-            let (needed_since, back) = shared.starvation_signs(DomainId(i as u32));
-            *o = Observation {
-                needed_since,
-                rounds: s.rounds.load(Ordering::Relaxed),
-                back,
-            };
-        }
-        watch.observe(bpf::bpf_clock_ns(), &seen, &mut changes);
+        follower.follow(
+            (0..states.len()).map(|i| shared.starved(DomainId(i as u32))),
+            &mut changes,
+        );
         for &change in &changes {
-            let nr_starved = (0..states.len())
-                .filter(|&i| watch.is_starved(DomainId(i as u32)))
-                .count() as u32;
             let (d, starved) = match change {
                 Change::Starve(d) => (d, true),
                 Change::Recover(d) => (d, false),
             };
             let (state, home) = (&states[d.0 as usize], homes[d.0 as usize].as_slice());
             let tid = nix::unistd::Pid::from_raw(state.tid.load(Ordering::Relaxed));
+            state.starved.store(starved, Ordering::Release);
+            let pin = if starved { &everywhere[..] } else { home };
+            if let Err(e) = set_affinity(tid, pin) {
+                eprintln!("scx-userland: warning: domain {d}'s worker: {e}");
+            }
             if starved {
-                // Wider first: BPF then queues the worker on other CPUs.
-                if let Err(e) = set_affinity(tid, &everywhere) {
-                    eprintln!("scx-userland: warning: domain {d} is starved, but its worker cannot move: {e}");
-                    continue;
-                }
-                state.starvations.fetch_add(1, Ordering::Relaxed);
-                state.starved.store(true, Ordering::Release);
-                shared.set_starved(d, true, nr_starved);
                 eprintln!(
-                    "scx-userland: domain {d} (CPUs {}): no CPU free of real-time/deadline tasks for {} ms; \
-                     its tasks go to other domains",
+                    "scx-userland: domain {d} (CPUs {}): work waited {} ms and none of its CPUs asked for it \
+                     (held by real-time or deadline tasks?); its tasks go to other domains",
                     topology::format_cpu_ranges(home),
                     rescue::GRACE_NS / 1_000_000
                 );
             } else {
-                shared.set_starved(d, false, nr_starved);
-                state.starved.store(false, Ordering::Release);
-                if let Err(e) = set_affinity(tid, home) {
-                    eprintln!("scx-userland: warning: domain {d}'s worker cannot be pinned back: {e}");
-                }
                 eprintln!("scx-userland: domain {d}: its CPUs run sched_ext tasks again");
             }
         }

@@ -178,7 +178,6 @@ struct UserCounters {
     migrated_out: u64,
     migrated_out_numa: u64,
     starved: bool,
-    starvations: u64,
     evacuated: u64,
 }
 
@@ -279,7 +278,6 @@ impl<'a> Sampler<'a> {
                     migrated_out: rd(&s.migrated_out),
                     migrated_out_numa: rd(&s.migrated_out_numa),
                     starved: s.starved.load(Ordering::Relaxed),
-                    starvations: rd(&s.starvations),
                     evacuated: rd(&s.evacuated),
                 })
                 .collect(),
@@ -360,7 +358,7 @@ impl Stats {
                     worker_busy_pct: pct(worker_ns, interval),
                     worker_faults,
                     starved: u64::from(u.starved),
-                    starvations: u.starvations,
+                    starvations: b.starvations,
                     evacuated: u.evacuated,
                     rescued: b.rescued,
                 },

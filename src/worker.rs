@@ -105,12 +105,9 @@ pub struct DomainState {
     pub migrated_out_numa: AtomicU64,
     /// The worker thread's id, for its CPU time and faults (0: not yet).
     pub tid: AtomicI32,
-    /// Rounds completed, for the starvation watch (rescue.rs).
-    pub rounds: AtomicU64,
-    /// Every CPU of the domain is held by a higher class (rescue.rs);
-    /// written by the watch, before BPF is told.
+    /// BPF found every CPU of the domain held by a higher class
+    /// (rescue.rs); written by the watch thread once it widened the worker.
     pub starved: AtomicBool,
-    pub starvations: AtomicU64,
     /// Tasks sent to peers while starved.
     pub evacuated: AtomicU64,
 }
@@ -281,7 +278,6 @@ impl<C: DomainChannel> Worker<C> {
         if full {
             s.channel_full.fetch_add(1, Ordering::Relaxed);
         }
-        s.rounds.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Serves a balancer request: moves tasks to `req.to`'s inbox.
