@@ -158,10 +158,11 @@ fn start_workers(cfg: &RunConfig, plan: &Plan, session: &mut Session) -> Result<
                         return;
                     }
                 };
+                // Built (its queue warmed up) before the memory is locked.
+                let mut worker =
+                    Worker::new(dom, batch, backlog_limit, QUEUE_CAPACITY, chan, links).sleep_when_idle(partial);
                 let _ = started_tx.send((dom, Ok(())));
-                Worker::new(dom, batch, backlog_limit, QUEUE_CAPACITY, chan, links)
-                    .sleep_when_idle(partial)
-                    .run();
+                worker.run();
             })
             .context("starting a worker thread")?;
         session.adopt(handle);
@@ -193,12 +194,27 @@ fn start_balancer(
         wiring.balancer_requests.clone(),
         wiring.balance_stats.clone(),
     );
+    let (warm_tx, warm_rx) = bounded::<()>(1);
     let handle = thread::Builder::new()
         .name("sul-balancer".into())
-        .spawn(move || balance_loop(interval, &bcfg, &loads_of, &states, &requests, &stop, &bstats))
+        .spawn(move || {
+            // A first plan before the memory is locked: the thread's
+            // allocator then holds what a round needs, and rounds after
+            // attach take no page fault.
+            let mut busy = loads_of.clone();
+            for (i, l) in busy.iter_mut().enumerate() {
+                l.queued_weight = if i == 0 { 1 << 20 } else { 0 };
+                l.movable_weight = l.queued_weight;
+            }
+            drop(balancer::plan_transfers(&busy, &bcfg));
+            let _ = warm_tx.send(());
+            balance_loop(interval, &bcfg, &loads_of, &states, &requests, &stop, &bstats)
+        })
         .context("starting the balancer thread")?;
     session.adopt(handle);
-    Ok(())
+    warm_rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| anyhow!("the balancer thread did not start within 10 s"))
 }
 
 fn start_rescue(plan: &Plan, wiring: &Wiring, session: &mut Session) -> Result<()> {
@@ -217,7 +233,7 @@ fn start_rescue(plan: &Plan, wiring: &Wiring, session: &mut Session) -> Result<(
 fn rescue_loop(shared: Shared, homes: &[Vec<u32>], states: &[DomainState], stop: &AtomicBool) {
     let everywhere: Vec<u32> = homes.iter().flatten().copied().collect();
     let mut follower = Follower::new(states.len());
-    let mut changes = Vec::new();
+    let mut changes = Vec::with_capacity(states.len());
     while !stop.load(Ordering::Acquire) {
         thread::sleep(rescue::TICK);
         follower.follow(
