@@ -1007,10 +1007,12 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	u64 now;
 
 	/* The domain is served (see dom_starved); a shared line, so written
-	 * at most once a millisecond. */
-	now = bpf_ktime_get_ns();
-	if (now - dom_served[DOM(dom)] > SERVED_RES_NS)
-		dom_served[DOM(dom)] = now;
+	 * at most once a millisecond, and only where the watch runs. */
+	if (nr_domains > 1 && !sleeping_workers) {
+		now = bpf_ktime_get_ns();
+		if (now - dom_served[DOM(dom)] > SERVED_RES_NS)
+			dom_served[DOM(dom)] = now;
+	}
 	rb = bpf_map_lookup_elem(&to_kern, &key);
 	/* Another CPU of the domain is draining: try again once it is done. */
 	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0) == -EBUSY)
