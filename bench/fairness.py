@@ -3,7 +3,8 @@
 
 Starts CPU-bound hogs at a mix of nice levels (and SCHED_IDLE), lets them run
 for --secs, and compares the CPU time each got (/proc/PID/schedstat: run time
-in ns), and how idle the CPUs it may use were meanwhile (/proc/stat) with its weight share:
+in ns), and how idle the CPUs it may use were meanwhile (/proc/stat idle time over
+wall-clock time), with its weight share:
 
     expected_i = water-filling of nr_cpus over the tasks by kernel weight,
                  no task above one CPU (a task cannot use two)
@@ -80,22 +81,29 @@ def hog(level, ext):
 
 
 def idle_ticks(cpus):
-    """{cpu: (idle, total jiffies)} for `cpus`, from /proc/stat."""
+    """{cpu: idle jiffies} for `cpus` from /proc/stat, and when they were read."""
     out = {}
     with open("/proc/stat") as f:
         for line in f:
             name, *ticks = line.split()
             if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
-                ticks = [int(t) for t in ticks[:8]]
-                out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))
-    return out
+                out[int(name[3:])] = int(ticks[3]) + int(ticks[4])
+    return out, time.monotonic()
 
 
 def idle_fractions(before, after):
-    """{cpu: fraction of the interval it was idle}."""
-    return {
-        c: (after[c][0] - before[c][0]) / max(after[c][1] - before[c][1], 1) for c in sorted(after) if c in before
-    }
+    """{cpu: fraction of the wall-clock interval it was idle}.
+
+    The interval is wall-clock time, not the sum of /proc/stat's fields: with
+    NO_HZ_IDLE a CPU's idle time is measured exactly, but its busy time is
+    counted one tick per timer interrupt, and under the emulator (TCG) a vCPU
+    takes about one tick in eight (the fields of a busy CPU added up to
+    0.11-0.15 of the wall time in the numa-llc VM), so idle over the fields'
+    sum read about eight times the true idle time.
+    """
+    (idle0, t0), (idle1, t1) = before, after
+    wall = max((t1 - t0) * os.sysconf("SC_CLK_TCK"), 1e-9)
+    return {c: min((idle1[c] - idle0[c]) / wall, 1.0) for c in sorted(idle1) if c in idle0}
 
 
 def schedstat(pid):

@@ -268,9 +268,10 @@ fn vm_flat_scheduling_quality() {
     );
 }
 
-/// Two known gaps with several domains (README, "Known gaps"): a CPU still
-/// idles 1-3% of the time beside one hog per CPU (EEVDF: 0-1.4%), so the
-/// bar here is 5%; shares follow weights only within each domain; and a
+/// With several domains the CPUs idle 0.2-0.6% of the time beside one hog
+/// per CPU (EEVDF: 0; `--domains 1` on flat: at most 0.2%), so the idle
+/// bar here is 2%, not 1%. Two known gaps (README, "Known gaps"): shares
+/// follow weights only within each domain; and a
 /// woken task waits for its domain's worker, which has only that domain's
 /// CPUs (12 ms mean wakeup latency against EEVDF's 5 ms). Shares and
 /// latency are reported, not asserted, until those gaps are closed.
@@ -282,7 +283,7 @@ fn vm_numa_llc_scheduling_quality() {
         &[sc(
             "quality.sh",
             &[
-                "IDLE_PCT=5",
+                "IDLE_PCT=2",
                 "FAIRNESS=report",
                 "LATENCY=report",
                 "--domains llc",
