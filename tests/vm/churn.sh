@@ -87,7 +87,10 @@ while [ $((SECONDS - start)) -lt $((SECS - 5)) ]; do
   storms=$((storms + 1))
   attached_or_fail
 done
-wait "$churn" || { tail -5 /tmp/churn.log; fail "the churn stressors failed"; }
+if ! wait "$churn"; then
+  only_counter_race /tmp/churn.log || { tail -5 /tmp/churn.log; fail "the churn stressors failed"; }
+  echo "the churn stressors ran; stress-ng flagged only its own --resched counter race (tests/vm/lib.sh)"
+fi
 wait "$hogs" || { tail -5 /tmp/hogs.log; fail "the hogs failed"; }
 wait "$mover"
 wait "$hb" || { tail -5 /tmp/hb.log; fail "hackbench failed"; }
