@@ -496,16 +496,21 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
  * goes to user space like any other; the CPU then runs the worker, which
  * puts the woken task first in the domain's DSQ.
  */
-static bool preempt_cpu_for(struct task_struct *p, s32 cpu, u32 dom, u64 vtime)
+static bool should_preempt(struct task_struct *p, s32 cpu, u32 dom, u64 vtime)
 {
 	struct cpu_ctx *c;
 
 	if (cpu < 0 || cpu >= SUL_MAX_CPUS || dom_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 		return false;
 	c = &cpu_ctxs[cpu];
-	if (!c->preemptible || (s64)(c->vtime - vtime) <= (s64)wakeup_gran_ns)
+	return c->preemptible && (s64)(c->vtime - vtime) > (s64)wakeup_gran_ns;
+}
+
+static bool preempt_cpu_for(struct task_struct *p, s32 cpu, u32 dom, u64 vtime)
+{
+	if (!should_preempt(p, cpu, dom, vtime))
 		return false;
-	c->preemptible = false;
+	cpu_ctxs[cpu & (SUL_MAX_CPUS - 1)].preemptible = false;
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 	__sync_fetch_and_add(&stats_of(dom)->preempts, 1);
 	return true;
@@ -719,6 +724,19 @@ static void enqueue_in_kernel(struct task_struct *p, struct task_ctx *tctx, s32 
 		/* A wakeup: the kernel reschedules the idle CPU itself. */
 		tctx->force_local = false;
 		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		return;
+	}
+	/*
+	 * Woken, pinned to a CPU whose task it preempts: straight onto that
+	 * CPU, ahead of what it runs. Through DSQ dom it would wait for the
+	 * worker, which the preempted task (sent to user space) has the CPU
+	 * run first: the mean wakeup latency of pinned 1 ms timers was up to
+	 * 1.6x EEVDF's.
+	 */
+	if (woken && p->nr_cpus_allowed == 1 && should_preempt(p, cpu, dom, vtime)) {
+		cpu_ctxs[cpu & (SUL_MAX_CPUS - 1)].preemptible = false;
+		sul_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
+		__sync_fetch_and_add(&stats_of(dom)->preempts, 1);
 		return;
 	}
 	tctx->moves_clock = true;

@@ -247,9 +247,9 @@ fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn_starved(
 
 /// Shares over 20 s, as the issue states them: over 10 s a capped task's
 /// share (nice -5 among nice 0, entitled to a whole CPU) swung from 3% to
-/// 11% short between runs in the emulator. The mean wakeup latency is a
-/// known gap (README): 1.0-1.6x EEVDF's in the emulator, so it is reported;
-/// the worst (99.9th percentile) is asserted.
+/// 11% short between runs in the emulator. Wakeup latency, mean and worst
+/// (99.9th percentile), within 1.5x EEVDF's: measured 0.82-1.03x for the
+/// mean, 0.85-0.98x for the worst (README, "Known gaps").
 #[test]
 fn vm_flat_scheduling_quality() {
     scenarios(
@@ -257,12 +257,7 @@ fn vm_flat_scheduling_quality() {
         1200,
         &[sc(
             "quality.sh",
-            &[
-                "QUALITY_SECS=20",
-                "LAT_MEAN=report",
-                "--domains 1",
-                "--domains 1 --partial",
-            ],
+            &["QUALITY_SECS=20", "--domains 1", "--domains 1 --partial"],
             "PASS quality --domains 1 --domains 1 --partial",
         )],
     );
