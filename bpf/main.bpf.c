@@ -193,6 +193,13 @@ static const u32 prio_to_weight[40] = {
 #define WATCH_NS (10ULL * 1000 * 1000)
 #define SERVED_RES_NS (1000ULL * 1000)
 
+/* Whether the starvation watch runs: several domains, and workers in BPF's
+ * custody (in partial mode they sleep in epoll and are never held). */
+static __always_inline bool starvation_watched(void)
+{
+	return nr_domains > 1 && !sleeping_workers;
+}
+
 struct heartbeat {
 	struct bpf_timer timer;
 };
@@ -1026,7 +1033,7 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 
 	/* The domain is served (see dom_starved); a shared line, so written
 	 * at most once a millisecond, and only where the watch runs. */
-	if (nr_domains > 1 && !sleeping_workers) {
+	if (starvation_watched()) {
 		now = bpf_ktime_get_ns();
 		if (now - dom_served[DOM(dom)] > SERVED_RES_NS)
 			dom_served[DOM(dom)] = now;
@@ -1290,8 +1297,7 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(sul_init)
 	bpf_timer_init(&hb->timer, &heartbeat, CLOCK_MONOTONIC);
 	bpf_timer_set_callback(&hb->timer, heartbeat_fn);
 	ret = bpf_timer_start(&hb->timer, HEARTBEAT_NS, 0);
-	/* Several domains, workers in BPF's custody (not partial mode). */
-	if (ret || nr_domains < 2 || sleeping_workers)
+	if (ret || !starvation_watched())
 		return ret;
 	key = 1;
 	hb = bpf_map_lookup_elem(&heartbeat, &key);
