@@ -23,7 +23,7 @@ use topology::DomainId;
 fn arrival(i: u64) -> Arrival {
     Arrival {
         pid: Pid((i % 4_194_304) as i32 + 1),
-        seq: EnqueueSeq(i as u32),
+        seq: EnqueueSeq(i),
         sum_exec_runtime: (i * 7_919) % 20_000_000,
         vruntime: Vruntime(0),
         charged_exec_runtime: 0,

@@ -68,9 +68,15 @@ struct sul_dom_user {
 /* A runnable task handed to user space (kernel -> user). */
 struct sul_enqueued {
 	s32 pid;
-	/* Bumped at every enqueue to user space: a dispatch carrying an older
+	/* The kernel's load weight: sched_prio_to_weight[nice + 20] (1024 at
+	 * nice 0), or 3 for SCHED_IDLE, as EEVDF weighs the task. */
+	u32 weight;
+	/* The task's enqueue number: the task's generation (one per task the
+	 * kernel created while we were attached, so that a reused pid starts
+	 * above every number its previous owner had) in the high 32 bits, its
+	 * enqueues to user space in the low ones. A dispatch carrying another
 	 * seq was decided for an enqueue that no longer exists. */
-	u32 seq;
+	u64 seq;
 	u64 sum_exec_runtime;
 	/* The vruntime user space gave the task at its last dispatch, and the
 	 * sum_exec_runtime it had been charged up to then. */
@@ -78,12 +84,10 @@ struct sul_enqueued {
 	u64 charged_exec_runtime;
 	/* Domains whose CPUs the task may use (bit d = domain d). */
 	u64 allowed_domains;
-	/* The kernel's load weight: sched_prio_to_weight[nice + 20] (1024 at
-	 * nice 0), or 3 for SCHED_IDLE, as EEVDF weighs the task. */
-	u32 weight;
 	s32 cpu;	/* the CPU it last ran on */
 	u32 dom;	/* the domain it is queued to */
 	u32 vruntime_dom;	/* the domain whose clock vruntime is on */
+	u32 pad;
 };
 
 /* The argument of the sul_register program (user -> kernel): the domain
@@ -96,12 +100,13 @@ struct sul_register_args {
 /* A scheduling decision (user -> kernel). */
 struct sul_dispatch {
 	s32 pid;
-	u32 seq;
+	u32 dom;	/* the domain (DSQ) the task goes to */
+	u64 seq;	/* the enqueue it answers (sul_enqueued.seq) */
 	u64 vruntime;	/* also its place in DSQ dom, which is vtime-ordered */
 	u64 charged_exec_runtime;
 	u64 slice_ns;	/* how long it may run before it comes back */
-	u32 dom;	/* the domain (DSQ) the task goes to */
 	u32 flags;	/* SUL_DISPATCH_* */
+	u32 pad;
 };
 
 enum sul_dispatch_flags {
@@ -122,7 +127,8 @@ struct sul_exit_info {
 	char dump[SUL_EXIT_DUMP_LEN];
 };
 
-/* Per-domain counters, written by BPF only. */
+/* Per-domain counters, written by BPF only. Whole cache lines (16 u64s
+ * now; main.bpf.c asserts it), so that domains do not share a line. */
 struct sul_dom_stats {
 	u64 user_enqueues;	/* tasks sent to this domain's worker */
 	u64 kernel_enqueues;	/* tasks kept in the kernel on this domain */
@@ -137,6 +143,7 @@ struct sul_dom_stats {
 	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
 	u64 kept_alone;		/* slices renewed in the kernel: alone, nothing waiting */
 	u64 kept_last;		/* short slices renewed: nothing else here, worker busy */
+	u64 direct;		/* woken or new tasks run on an idle CPU without user space */
 	u64 preempts;		/* CPUs preempted for a woken task */
 	/* While every CPU of this domain was held by a higher class: its
 	 * worker released, or a task taken, by a CPU of another domain. */

@@ -16,7 +16,10 @@
  * The fast path skips the trip through user space where its decision is
  * already known, and charges and places vruntime exactly as user space
  * does (--no-fast-path turns it off): a task whose slice ended on a CPU that
- * found nothing else to run keeps it (keep_last()).
+ * found nothing else to run keeps it (keep_last()); a task woken, or new,
+ * while its domain's worker holds nothing and has nothing on the way goes
+ * to an idle CPU of the domain, or into DSQ d at the vruntime the worker
+ * would give it (direct_cpu(), run_direct()).
  *
  * Domain d is the domain of the CPU the task is on. ops.dispatch on a CPU of
  * domain d drains to_kern[d] into DSQ d, then takes from DSQ d, then from the
@@ -95,12 +98,21 @@ volatile s32 worker_pid[SUL_MAX_DOMAINS];
 /* Written by user space once loaded. */
 struct sul_dom_user dom_users[SUL_MAX_DOMAINS];
 
-/* Owned by BPF. u32 rather than bool: they are updated with atomics. */
-u32 worker_held[SUL_MAX_DOMAINS];
-u32 worker_needed[SUL_MAX_DOMAINS];
-/* The worker is on a CPU now (between ops.running and ops.stopping). */
-u32 worker_running[SUL_MAX_DOMAINS];
-u32 enqueue_seq;
+/*
+ * Domain d's worker as BPF sees it, on a cache line of its own: the CPUs of
+ * d write it at every wakeup they send to user space, and a line shared by
+ * all domains bounced between all CPUs. u32 rather than bool: they are
+ * updated with atomics.
+ */
+struct dom_worker {
+	u32 held;	/* in BPF's custody, on no DSQ (see the file comment) */
+	u32 needed;	/* asked to run: it has work */
+	u32 running;	/* on a CPU now (between ops.running and ops.stopping) */
+} __attribute__((aligned(SUL_CACHELINE)));
+struct dom_worker dom_workers[SUL_MAX_DOMAINS];
+/* Tasks created while attached: the high half of each one's enqueue
+ * numbers (struct sul_enqueued, seq). */
+u32 task_generation;
 u64 nr_heartbeats;
 
 /*
@@ -135,7 +147,9 @@ struct cpu_ctx {
 	bool preemptible;	/* a task user space ordered, not preempted yet */
 } __attribute__((aligned(SUL_CACHELINE)));
 struct cpu_ctx cpu_ctxs[SUL_MAX_CPUS];
-struct sul_dom_stats dom_stats[SUL_MAX_DOMAINS];
+/* Each domain's counters on lines of their own: its CPUs write them. */
+_Static_assert(sizeof(struct sul_dom_stats) % SUL_CACHELINE == 0, "sul_dom_stats: whole cache lines");
+struct sul_dom_stats dom_stats[SUL_MAX_DOMAINS] __attribute__((aligned(SUL_CACHELINE)));
 struct sul_exit_info exit_info;
 
 /* Unused: they put the record layouts and constants into BTF, so that the
@@ -149,7 +163,7 @@ enum sul_dispatch_flags sul_dispatch_flags_layout;
 struct task_ctx {
 	u64 vruntime;
 	u64 charged_exec_runtime;
-	u32 seq;
+	u64 seq;		/* its last enqueue to user space (intf.h) */
 	u32 vruntime_dom;
 	s32 worker_dom;		/* -1 unless this is a worker thread */
 	/* The domain whose DSQ holds the user-space decision for it, not
@@ -157,6 +171,8 @@ struct task_ctx {
 	u32 awaiting_dom;
 	bool in_user;		/* sent to user space, not dispatched since */
 	bool force_local;	/* select_cpu found an idle CPU for it */
+	bool direct;		/* ...and it goes there without user space */
+	bool sync_wake;		/* its waker is about to sleep (SCX_WAKE_SYNC) */
 	/* Its current run was decided in user space: its vruntime is fresh
 	 * and advances its domain's clock when it starts (ops.running). */
 	bool from_user;
@@ -410,29 +426,6 @@ static __always_inline u64 allowed_domains_of(struct task_struct *p, u32 dom)
 	return 1ULL << (dom & 63);
 }
 
-s32 BPF_STRUCT_OPS(sul_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
-{
-	struct task_ctx *tctx = task_ctx_of(p);
-	s32 cpu;
-
-	if (!tctx)
-		return prev_cpu;
-	if (tctx->worker_dom < 0 && !keep_in_kernel(p, dom_of_cpu(prev_cpu)))
-		return prev_cpu;
-
-	/* Workers and tasks kept in the kernel: an idle CPU they may use. */
-	if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
-		tctx->force_local = true;
-		return prev_cpu;
-	}
-	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-	if (cpu >= 0) {
-		tctx->force_local = true;
-		return cpu;
-	}
-	return prev_cpu;
-}
-
 /*
  * Where domain @dom's worker @p waits for a CPU: DSQ home_of(@dom), once
  * user space has let it run there (rescue.rs widens it), else its own.
@@ -467,20 +460,20 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 		sul_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags | flags);
 		return;
 	}
-	if (!worker_needed[DOM(dom)]) {
+	if (!dom_workers[DOM(dom)].needed) {
 		/*
-		 * Hold it. need_worker() stores worker_needed, then loads
-		 * worker_held; we store worker_held, then load worker_needed.
+		 * Hold it. need_worker() stores `needed`, then loads `held`;
+		 * we store `held`, then load `needed`.
 		 * Both stores are atomic exchanges, full barriers, so at least
 		 * one side sees the other's store: either need_worker kicks a
 		 * CPU for the held worker, or we see the need and run it now.
 		 */
-		__sync_lock_test_and_set(&worker_held[DOM(dom)], 1);
-		if (!worker_needed[DOM(dom)] ||
-		    !__sync_val_compare_and_swap(&worker_held[DOM(dom)], 1, 0))
+		__sync_lock_test_and_set(&dom_workers[DOM(dom)].held, 1);
+		if (!dom_workers[DOM(dom)].needed ||
+		    !__sync_val_compare_and_swap(&dom_workers[DOM(dom)].held, 1, 0))
 			return;
 	}
-	worker_needed[DOM(dom)] = 0;
+	dom_workers[DOM(dom)].needed = 0;
 	/* Alone on this CPU: ops.dispatch found nothing else, keep running. */
 	if (enq_flags & SCX_ENQ_LAST) {
 		keep_cpu(p, slice_ns, enq_flags);
@@ -535,18 +528,18 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
 	u64 vtime, floor;
 
 	/* Partial mode: the worker is not ours to hold or run; the ring
-	 * buffer's wakeup runs it (and worker_needed would never be cleared,
+	 * buffer's wakeup runs it (and `needed` would never be cleared,
 	 * which would keep domain_quiet() false for good). */
 	if (sleeping_workers)
 		return;
 	/* An exchange, not a plain store: see enqueue_worker(). */
-	__sync_lock_test_and_set(&worker_needed[DOM(dom)], 1);
+	__sync_lock_test_and_set(&dom_workers[DOM(dom)].needed, 1);
 	/* A starved domain's worker runs where its home domain's CPUs are. */
-	if (worker_held[DOM(dom)] && kick_idle_cpu_in(home_of(dom)))
+	if (dom_workers[DOM(dom)].held && kick_idle_cpu_in(home_of(dom)))
 		return;
 	/* A running worker takes the task in its next round; a held or
 	 * queued one needs a CPU, as does the task after it. */
-	if (worker_running[DOM(dom)] || !p || !tctx || !(enq_flags & SCX_ENQ_WAKEUP))
+	if (dom_workers[DOM(dom)].running || !p || !tctx || !(enq_flags & SCX_ENQ_WAKEUP))
 		return;
 	floor = clock_of(dom) - sleeper_credit_ns;
 	vtime = tctx->vruntime_dom == dom && (s64)(tctx->vruntime - floor) > 0 ? tctx->vruntime : floor;
@@ -591,22 +584,30 @@ static bool decisions_waiting(u32 dom)
 }
 
 /*
- * Nothing of domain @dom waits anywhere: not in its DSQ, not in user space,
- * not on the way there or back (a running worker may hold tasks it has not
- * published yet; its decisions may not be drained yet). A task that is the
- * last one on its CPU can then keep the CPU without a trip through user
- * space, which would decide the same.
+ * Nothing of domain @dom waits in user space, nor on the way there or back
+ * (a running worker may hold tasks it has not published yet; its decisions
+ * may not be drained yet): the worker's next decision would be about
+ * whatever is enqueued now, alone.
  */
-static bool domain_quiet(u32 dom)
+static bool user_space_idle(u32 dom)
 {
 	u32 key = dom;
 	void *rb;
 
-	if (worker_needed[DOM(dom)] || worker_running[DOM(dom)] || nr_queued_of(dom) ||
-	    scx_bpf_dsq_nr_queued(dom) || !decisions_drained(dom))
+	if (dom_workers[DOM(dom)].needed || dom_workers[DOM(dom)].running || nr_queued_of(dom) || !decisions_drained(dom))
 		return false;
 	rb = bpf_map_lookup_elem(&to_user, &key);
 	return rb && !bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
+}
+
+/*
+ * Nothing of domain @dom waits anywhere: not in user space, not in its
+ * DSQ. A task that is the last one on its CPU can then keep the CPU
+ * without a trip through user space, which would decide the same.
+ */
+static bool domain_quiet(u32 dom)
+{
+	return !scx_bpf_dsq_nr_queued(dom) && user_space_idle(dom);
 }
 
 /* @p's vruntime plus its runtime since its last charge, as user space
@@ -704,6 +705,155 @@ static __always_inline u64 charge_in_kernel(struct task_struct *p, struct task_c
 	return v;
 }
 
+/* The slice user space gives a task of weight @w (src/vruntime.rs,
+ * Weight::slice_ns): SLICE * w / 1024, between the shortest and longest. */
+static __always_inline u64 slice_of(u32 w)
+{
+	u64 slice = slice_ns * w / 1024;
+
+	if (slice < min_slice_ns)
+		return min_slice_ns;
+	return slice > max_slice_ns ? max_slice_ns : slice;
+}
+
+/*
+ * Where user space would place @p, woken or new, on domain @dom's clock
+ * (src/vruntime.rs, place): a new task half a slice's vruntime after the
+ * clock, a known one charged and no further behind than the sleeper credit.
+ * False when user space might place it otherwise: it is on another domain's
+ * clock (user space renormalises it), or charged past the least debt bound.
+ */
+static bool direct_vtime(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64 *vtime)
+{
+	u32 w = task_weight(p);
+	u64 now = clock_of(dom);
+
+	if (tctx->vruntime_dom == SUL_NO_DOMAIN) {
+		*vtime = now + slice_of(w) * 1024 / w / 2;
+		return true;
+	}
+	if (tctx->vruntime_dom != dom)
+		return false;
+	*vtime = charged_vtime(p, tctx);
+	return (s64)(*vtime - now) <= (s64)min_debt_ns;
+}
+
+/*
+ * The wakeup fast path. A task woken (or new) while nothing of its domain
+ * waits anywhere (domain_quiet()) would be the worker's only decision, put
+ * first in DSQ @dom, where an idle CPU of the domain takes it: with an idle
+ * CPU it may use, the decision is known, and the trip through user space
+ * (two context switches, and the task's wait for them) buys nothing. The
+ * CPU is the one it last ran on if idle, else any idle one of the domain it
+ * may use; never one of another domain, whose clock it is not on (the
+ * balancer and the steals move tasks between domains). Returns the CPU,
+ * its idle state claimed, or -1.
+ */
+static s32 direct_cpu(struct task_struct *p, struct task_ctx *tctx, s32 prev_cpu, u64 wake_flags)
+{
+	u32 dom = dom_of_cpu(prev_cpu), key = dom;
+	const struct cpumask *cpus = p->cpus_ptr;
+	struct dom_cpumask *dm;
+	s32 cpu = -1;
+	u64 vtime;
+
+	if (!fast_path || !(wake_flags & (SCX_WAKE_TTWU | SCX_WAKE_FORK)) || !domain_quiet(dom) ||
+	    !direct_vtime(p, tctx, dom, &vtime))
+		return -1;
+	if (bpf_cpumask_test_cpu(prev_cpu, cpus) && scx_bpf_test_and_clear_cpu_idle(prev_cpu))
+		return prev_cpu;
+	/* A task allowed everywhere takes any CPU of the domain; any other
+	 * one is here only if all its CPUs lie in the domain. */
+	if (p->nr_cpus_allowed < nr_possible_cpus)
+		return scx_bpf_pick_idle_cpu(cpus, 0);
+	dm = bpf_map_lookup_elem(&dom_cpumasks, &key);
+	if (!dm)
+		return -1;
+	bpf_rcu_read_lock();
+	if (dm->mask)
+		cpu = scx_bpf_pick_idle_cpu((const struct cpumask *)dm->mask, 0);
+	bpf_rcu_read_unlock();
+	return cpu;
+}
+
+/*
+ * The wakeup fast path, carried out: @p, woken or new, placed and given its
+ * slice as user space would place and size it, goes
+ *   - onto the CPU direct_cpu() claimed for it (@claimed), or
+ *   - with user space idle (user_space_idle()), into DSQ @dom at that
+ *     vruntime: the one decision the worker would make about it, in the
+ *     order the worker would give it. As for a worker's decision, an idle
+ *     CPU of the domain is woken, or a CPU preempted for it (need_worker()).
+ *     A synchronous wakeup (a pipe's reader) mostly lands here: its waker's
+ *     CPU is not idle yet, but is about to take it from the DSQ.
+ * Like a task user space ordered, its start moves the domain's clock and it
+ * may be preempted. False when user space would place it otherwise, or may
+ * have something to put before it: it then goes through user space. A
+ * claimed CPU is always used, even if the domain got busy since
+ * select_cpu: nobody else may take a claimed idle CPU, and the kicks do not
+ * see it.
+ */
+static bool run_direct(struct task_struct *p, struct task_ctx *tctx, u32 dom, bool claimed, u64 enq_flags)
+{
+	u64 vtime;
+
+	if (!direct_vtime(p, tctx, dom, &vtime)) {
+		if (!claimed)
+			return false;
+		vtime = charge_in_kernel(p, tctx, dom, true);
+	} else if (!claimed && !user_space_idle(dom)) {
+		return false;
+	}
+	tctx->vruntime = vtime;
+	tctx->vruntime_dom = dom;
+	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
+	tctx->from_user = true;
+	tctx->moves_clock = true;
+	tctx->slice = slice_of(task_weight(p));
+	tctx->sent_at = 0;
+	__sync_fetch_and_add(&stats_of(dom)->direct, 1);
+	if (claimed) {
+		sul_dsq_insert(p, SCX_DSQ_LOCAL, tctx->slice, enq_flags);
+		return true;
+	}
+	sul_dsq_insert_vtime(p, dom, tctx->slice, vtime, enq_flags);
+	/* A synchronous waker frees its CPU in a moment: preempting it would
+	 * only send it through user space, and every wakeup after it. */
+	if (!kick_idle_cpu_in(dom) && (enq_flags & SCX_ENQ_WAKEUP) && !tctx->sync_wake &&
+	    !preempt_cpu_for(p, scx_bpf_task_cpu(p), dom, vtime))
+		preempt_cpu_for(p, bpf_get_smp_processor_id(), dom, vtime);
+	return true;
+}
+
+s32 BPF_STRUCT_OPS(sul_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+	s32 cpu;
+
+	if (!tctx)
+		return prev_cpu;
+	if (tctx->worker_dom < 0 && !keep_in_kernel(p, dom_of_cpu(prev_cpu))) {
+		tctx->sync_wake = wake_flags & SCX_WAKE_SYNC;
+		cpu = direct_cpu(p, tctx, prev_cpu, wake_flags);
+		if (cpu < 0)
+			return prev_cpu;
+		tctx->direct = true;
+		return cpu;
+	}
+
+	/* Workers and tasks kept in the kernel: an idle CPU they may use. */
+	if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
+		tctx->force_local = true;
+		return prev_cpu;
+	}
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0) {
+		tctx->force_local = true;
+		return cpu;
+	}
+	return prev_cpu;
+}
+
 /*
  * A task that stays in the kernel (see keep_in_kernel()). It is queued on
  * its CPU's domain among the tasks user space ordered, at its own vruntime
@@ -774,11 +924,19 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 		enqueue_worker(p, tctx, enq_flags);
 		return;
 	}
+	if (tctx->direct) {
+		tctx->direct = false;
+		run_direct(p, tctx, dom, true, enq_flags);
+		return;
+	}
 
 	if (keep_in_kernel(p, dom)) {
 		enqueue_in_kernel(p, tctx, cpu, dom, enq_flags);
 		return;
 	}
+	if (fast_path && ((enq_flags & SCX_ENQ_WAKEUP) || tctx->vruntime_dom == SUL_NO_DOMAIN) &&
+	    home_of(dom) == dom && run_direct(p, tctx, dom, false, enq_flags))
+		return;
 
 	/* The fast path: BPF renews the slice when user space would decide
 	 * the same, or when the trip would only idle the CPU. */
@@ -802,7 +960,10 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
-	tctx->seq = __sync_add_and_fetch(&enqueue_seq, 1);
+	/* The task's own counter, not a shared one: an enqueue of a task is
+	 * serialised by its runqueue's lock, and a line every CPU wrote at
+	 * every enqueue bounced between them all. */
+	tctx->seq++;
 	tctx->in_user = true;
 	tctx->moves_clock = false;
 	tctx->sent_at = (enq_flags & SCX_ENQ_WAKEUP) ? bpf_ktime_get_ns() : 0;
@@ -833,7 +994,7 @@ void BPF_STRUCT_OPS(sul_dequeue, struct task_struct *p, u64 deq_flags)
 	/* Whatever user space decides for the old enqueue is now stale. */
 	tctx->in_user = false;
 	if (tctx->worker_dom >= 0)
-		worker_held[DOM(tctx->worker_dom)] = 0;
+		dom_workers[DOM(tctx->worker_dom)].held = 0;
 }
 
 struct drain_ctx {
@@ -915,8 +1076,8 @@ static bool release_worker(u32 dom, u32 dsq)
 	/* Onto another domain's DSQ only once user space has widened its
 	 * affinity: it would wait there for a CPU of its own. */
 	if ((dsq == dom || bpf_cpumask_test_cpu(bpf_get_smp_processor_id(), p->cpus_ptr)) &&
-	    __sync_val_compare_and_swap(&worker_held[DOM(dom)], 1, 0)) {
-		worker_needed[DOM(dom)] = 0;
+	    __sync_val_compare_and_swap(&dom_workers[DOM(dom)].held, 1, 0)) {
+		dom_workers[DOM(dom)].needed = 0;
 		sul_dsq_insert_vtime(p, dsq, slice_ns, 0, 0);
 		released = true;
 	}
@@ -955,8 +1116,8 @@ struct steal_ctx {
  * user space and none of its decisions is left for a CPU to take? */
 static __always_inline bool worker_wanted(u32 dom)
 {
-	return worker_held[DOM(dom)] &&
-	       (worker_needed[DOM(dom)] || (nr_queued_of(dom) && !decisions_waiting(dom)));
+	return dom_workers[DOM(dom)].held &&
+	       (dom_workers[DOM(dom)].needed || (nr_queued_of(dom) && !decisions_waiting(dom)));
 }
 
 /* bpf_loop callback: find a starved domain, *data being where to start. */
@@ -994,7 +1155,7 @@ static bool rescue(u32 dom)
 		return false;
 	rb = bpf_map_lookup_elem(&to_kern, &key);
 	if (rb)
-		bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0);
+		bpf_user_ringbuf_drain(rb, drain_one, &dctx, BPF_RB_NO_WAKEUP);
 	if (worker_wanted(s) && release_worker(s, dom)) {
 		__sync_fetch_and_add(&stats_of(s)->rescued, 1);
 		return true;
@@ -1039,8 +1200,13 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 			dom_served[DOM(dom)] = now;
 	}
 	rb = bpf_map_lookup_elem(&to_kern, &key);
-	/* Another CPU of the domain is draining: try again once it is done. */
-	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, 0) == -EBUSY)
+	/*
+	 * No wakeup: the worker never waits for room in to_kern (it keeps
+	 * what does not fit for its next round), and with flags 0 every drain
+	 * that took something queued an irq_work to wake nobody.
+	 * Another CPU of the domain is draining: try again once it is done.
+	 */
+	if (rb && bpf_user_ringbuf_drain(rb, drain_one, &dctx, BPF_RB_NO_WAKEUP) == -EBUSY)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 
 	/* Tasks wait in user space and none of the worker's decisions is
@@ -1116,7 +1282,7 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 	if (tctx)
 		tctx->moves_clock = false;
 	if (tctx && tctx->worker_dom >= 0)
-		worker_running[DOM(tctx->worker_dom)] = 1;
+		dom_workers[DOM(tctx->worker_dom)].running = 1;
 	if (cpu < 0 || cpu >= SUL_MAX_CPUS)
 		return;
 	c = &cpu_ctxs[cpu];
@@ -1129,7 +1295,7 @@ void BPF_STRUCT_OPS(sul_stopping, struct task_struct *p, bool runnable)
 	struct task_ctx *tctx = task_ctx_of(p);
 
 	if (tctx && tctx->worker_dom >= 0)
-		worker_running[DOM(tctx->worker_dom)] = 0;
+		dom_workers[DOM(tctx->worker_dom)].running = 0;
 }
 
 /*
@@ -1154,8 +1320,8 @@ void BPF_STRUCT_OPS(sul_update_idle, s32 cpu, bool idle)
 	if (!idle)
 		return;
 	/* A CPU is going idle while a held worker has work to do. */
-	if (worker_held[dom] && (nr_queued_of(dom) || worker_needed[dom])) {
-		worker_needed[dom] = 1;
+	if (dom_workers[dom].held && (nr_queued_of(dom) || dom_workers[dom].needed)) {
+		dom_workers[dom].needed = 1;
 		scx_bpf_kick_cpu(cpu, 0);
 	}
 }
@@ -1178,6 +1344,9 @@ s32 BPF_STRUCT_OPS(sul_init_task, struct task_struct *p, struct scx_init_task_ar
 	if (!tctx)
 		return -ENOMEM;
 	tctx->worker_dom = -1;
+	/* Once per task: its enqueue numbers start above those of every
+	 * task that had its pid before (while we were attached). */
+	tctx->seq = (u64)__sync_add_and_fetch(&task_generation, 1) << 32;
 	tctx->vruntime_dom = SUL_NO_DOMAIN;
 	tctx->awaiting_dom = SUL_NO_DOMAIN;
 	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
@@ -1205,8 +1374,8 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 
 	__sync_fetch_and_add(&nr_heartbeats, 1);
 	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
-		if (worker_held[DOM(d)])
-			worker_needed[DOM(d)] = 1;
+		if (dom_workers[DOM(d)].held)
+			dom_workers[DOM(d)].needed = 1;
 		kick_cpu_in(home_of(d), true);
 	}
 	bpf_timer_start(timer, HEARTBEAT_NS, 0);
@@ -1221,7 +1390,7 @@ static long watch_one(u32 d, void *data)
 
 	if (d >= nr_domains)
 		return 1;
-	waiting = nr_queued_of(d) || worker_needed[DOM(d)] || decisions_waiting(d) || scx_bpf_dsq_nr_queued(d) > 0;
+	waiting = nr_queued_of(d) || dom_workers[DOM(d)].needed || decisions_waiting(d) || scx_bpf_dsq_nr_queued(d) > 0;
 	if (!waiting)
 		waiting_since[DOM(d)] = 0;
 	else if (!waiting_since[DOM(d)])

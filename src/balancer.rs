@@ -420,7 +420,7 @@ mod tests {
     fn task(pid: i32, vruntime: u64, weight: u32, allowed: DomainMask) -> QueuedTask {
         QueuedTask {
             pid: Pid(pid),
-            seq: EnqueueSeq(pid as u32),
+            seq: EnqueueSeq(pid as u64),
             vruntime: Vruntime(vruntime),
             charged_exec_runtime: 0,
             weight: Weight::new(weight),

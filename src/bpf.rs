@@ -633,7 +633,7 @@ impl DomainChannel for KernelChannel {
             charged_exec_runtime: d.charged_exec_runtime,
             slice_ns: d.slice_ns,
             dom: d.dom.0,
-            flags: 0,
+            ..Default::default()
         });
         self.sent += u64::from(ok);
         ok
@@ -699,15 +699,15 @@ mod tests {
     fn record_layouts_match_intf_h() {
         // The sizes intf.h implies; a mismatch means intf.h and the
         // generated skeleton disagree with what the kernel side sends.
-        assert_eq!(size_of::<sul_enqueued>(), 56);
-        assert_eq!(size_of::<sul_dispatch>(), 40);
+        assert_eq!(size_of::<sul_enqueued>(), 64);
+        assert_eq!(size_of::<sul_dispatch>(), 48);
     }
 
     #[test]
     fn decodes_a_record_and_rejects_a_short_one() {
         let e = sul_enqueued {
             pid: 4_194_304,
-            seq: 9,
+            seq: 7 << 32 | 9,
             sum_exec_runtime: 1_000,
             vruntime: 77,
             charged_exec_runtime: 500,
@@ -716,13 +716,14 @@ mod tests {
             cpu: 3,
             dom: 2,
             vruntime_dom: NO_DOMAIN,
+            ..Default::default()
         };
         // SAFETY: plain old data viewed as bytes.
         let bytes =
             unsafe { std::slice::from_raw_parts((&e as *const sul_enqueued).cast::<u8>(), size_of::<sul_enqueued>()) };
         let a = decode_enqueued(bytes).expect("a full record decodes");
         assert_eq!(a.pid, Pid(4_194_304));
-        assert_eq!(a.seq, EnqueueSeq(9));
+        assert_eq!(a.seq, EnqueueSeq(7 << 32 | 9));
         assert_eq!(a.weight.get(), 3, "weight 0 is clamped to SCHED_IDLE's");
         assert_eq!(a.vruntime_dom, None);
         assert!(a.allowed.contains(DomainId(2)) && !a.allowed.contains(DomainId(1)));

@@ -61,13 +61,16 @@ pub struct Cli {
     #[arg(short, long)]
     pub partial: bool,
 
-    /// Send every task through user space at every slice end, as the C
-    /// example does. By default, a task whose slice ended on a CPU that
-    /// found nothing else to run keeps that CPU without the round trip
-    /// through the worker, charged as user space charges it: for another
-    /// slice if nothing else wants it (`alone=` in the stats line), or for
-    /// one short slice if its CPU would otherwise idle while the worker is
-    /// busy elsewhere (`last=`). For comparing and debugging.
+    /// Send every task through user space, at every wakeup and every slice
+    /// end, as the C example does. By default BPF acts where the worker's
+    /// decision is already known, charging and placing vruntime as user
+    /// space does: a task whose slice ended on a CPU that found nothing else
+    /// to run keeps that CPU, for another slice if nothing else wants it
+    /// (`alone=` in the stats line) or for one short slice if its CPU would
+    /// otherwise idle while the worker is busy elsewhere (`last=`); and a
+    /// task woken (or new) while its domain's worker holds nothing goes
+    /// straight to an idle CPU of the domain, or into the domain's DSQ in
+    /// vruntime order (`direct=`). For comparing and debugging.
     #[arg(long)]
     pub no_fast_path: bool,
 

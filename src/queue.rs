@@ -203,7 +203,7 @@ mod tests {
     use crate::task::{DomainMask, EnqueueSeq};
     use crate::vruntime::Weight;
 
-    fn arrival(pid: i32, seq: u32, ran_ns: u64, weight: u32) -> Arrival {
+    fn arrival(pid: i32, seq: u64, ran_ns: u64, weight: u32) -> Arrival {
         Arrival {
             pid: Pid(pid),
             seq: EnqueueSeq(seq),
@@ -240,7 +240,7 @@ mod tests {
     fn ties_leave_in_arrival_order() {
         let mut q = RunQueue::with_capacity(8);
         for pid in [30, 10, 20] {
-            q.enqueue(&arrival(pid, pid as u32, 500, 1024), Some(Vruntime(0)));
+            q.enqueue(&arrival(pid, pid as u64, 500, 1024), Some(Vruntime(0)));
         }
         let pids: Vec<i32> = drain(&mut q).iter().map(|t| t.pid.0).collect();
         assert_eq!(pids, [30, 10, 20]);
@@ -296,7 +296,7 @@ mod tests {
         let mut q = RunQueue::with_capacity(8);
         let pids = [1, 8_191, 8_192, 32_768, 4_194_303, 4_194_304];
         for (i, &pid) in pids.iter().enumerate() {
-            q.enqueue(&arrival(pid, i as u32, 100 * (i as u64 + 1), 1024), Some(Vruntime(0)));
+            q.enqueue(&arrival(pid, i as u64, 100 * (i as u64 + 1), 1024), Some(Vruntime(0)));
         }
         let out: Vec<i32> = drain(&mut q).iter().map(|t| t.pid.0).collect();
         assert_eq!(out, pids);
@@ -342,10 +342,10 @@ mod tests {
             "a newer one replaces"
         );
         assert_eq!(q.len(), 1);
-        // Sequence numbers wrap: u32::MAX is older than 2.
+        // Sequence numbers wrap: u64::MAX is older than 2.
         let mut q = RunQueue::with_capacity(8);
         q.insert(QueuedTask {
-            seq: EnqueueSeq(u32::MAX),
+            seq: EnqueueSeq(u64::MAX),
             ..older
         });
         q.insert(QueuedTask {
@@ -353,13 +353,25 @@ mod tests {
             ..older
         });
         assert_eq!(q.iter().map(|t| t.seq).collect::<Vec<_>>(), [EnqueueSeq(2)]);
+        // A task that reuses a pid numbers from its own generation (the
+        // high half), above its previous owner's however many enqueues
+        // that one had: the new task's first enqueue replaces the old one.
+        let mut q = RunQueue::with_capacity(8);
+        let previous_owner = EnqueueSeq(41 << 32 | 0xffff_fff0);
+        let reuser = EnqueueSeq(42 << 32 | 1);
+        q.insert(QueuedTask {
+            seq: previous_owner,
+            ..older
+        });
+        q.insert(QueuedTask { seq: reuser, ..older });
+        assert_eq!(q.iter().map(|t| t.seq).collect::<Vec<_>>(), [reuser]);
     }
 
     #[test]
     fn full_channel_keeps_tasks_queued() {
         let mut q = RunQueue::with_capacity(8);
         for pid in 1..=5 {
-            q.enqueue(&arrival(pid, pid as u32, pid as u64, 1024), Some(Vruntime(0)));
+            q.enqueue(&arrival(pid, pid as u64, pid as u64, 1024), Some(Vruntime(0)));
         }
         let mut room = 2;
         let sent = q.dispatch_batch(8, |_| {

@@ -150,7 +150,7 @@ mod tests {
         for (pid, allowed) in [(1, DomainMask::all(2)), (2, only0), (3, DomainMask::all(2))] {
             let a = Arrival {
                 pid: Pid(pid),
-                seq: EnqueueSeq(pid as u32),
+                seq: EnqueueSeq(pid as u64),
                 sum_exec_runtime: 0,
                 vruntime: Vruntime(0),
                 charged_exec_runtime: 0,

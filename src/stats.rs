@@ -119,6 +119,8 @@ pub struct Stats {
     pub kept_alone: u64,
     #[stat(desc = "short slices renewed: nothing else to run there, the worker busy elsewhere (`last`)")]
     pub kept_last: u64,
+    #[stat(desc = "woken or new tasks run on an idle CPU without the trip through user space (`direct`)")]
+    pub direct: u64,
     #[stat(desc = "user space: tasks the workers received, since attach (`enqueues`)")]
     pub user_enqueues: u64,
     #[stat(desc = "user space: decisions the workers sent to the kernel, since attach (`dispatches`)")]
@@ -378,6 +380,7 @@ impl Stats {
             bpf_total_enqueues: k.user_enqueues + k.kernel_enqueues + k.failed,
             kept_alone: k.kept_alone,
             kept_last: k.kept_last,
+            direct: k.direct,
             user_enqueues: user(|u| u.received),
             user_dispatches: user(|u| u.dispatched),
             stale: k.stale + user(|u| u.replaced_stale),
@@ -408,7 +411,7 @@ impl Stats {
         let mut out = String::new();
         let _ = write!(
             out,
-            "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} | user space: enqueues={} dispatches={} \
+            "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} direct={} | user space: enqueues={} dispatches={} \
              stale={} queued={} | steals={} preempts={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
             self.bpf_kernel_enqueues,
             self.bpf_user_enqueues,
@@ -416,6 +419,7 @@ impl Stats {
             self.bpf_total_enqueues,
             self.kept_alone,
             self.kept_last,
+            self.direct,
             self.user_enqueues,
             self.user_dispatches,
             self.stale,

@@ -21,13 +21,16 @@ impl fmt::Display for Pid {
 /// The enqueue a scheduling decision answers. BPF drops a dispatch whose
 /// sequence number is not the task's latest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EnqueueSeq(pub u32);
+pub struct EnqueueSeq(pub u64);
 
 impl EnqueueSeq {
-    /// BPF numbers enqueues from one wrapping u32 counter; within 2^31
-    /// enqueues of each other, the difference tells which came later.
+    /// BPF numbers each task's enqueues from its own counter, whose high
+    /// half is the task's generation (bpf/intf.h, `sul_enqueued`): a task
+    /// that reuses a pid numbers above the pid's previous owner. Wrapping,
+    /// as the counters do: within 2^63 of each other, the difference tells
+    /// which came later.
     pub fn is_newer_than(self, other: EnqueueSeq) -> bool {
-        (self.0.wrapping_sub(other.0) as i32) > 0
+        (self.0.wrapping_sub(other.0) as i64) > 0
     }
 }
 

@@ -447,7 +447,7 @@ mod tests {
     fn arrival(pid: i32, ran: u64, vruntime_dom: Option<DomainId>, vruntime: u64) -> Arrival {
         Arrival {
             pid: Pid(pid),
-            seq: EnqueueSeq(pid as u32),
+            seq: EnqueueSeq(pid as u64),
             sum_exec_runtime: ran,
             vruntime: Vruntime(vruntime),
             charged_exec_runtime: 0,
