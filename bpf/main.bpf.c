@@ -516,6 +516,14 @@ static bool preempt_cpu_for(struct task_struct *p, s32 cpu, u32 dom, u64 vtime)
 	return true;
 }
 
+/* Preempt a CPU for woken @p at @vtime: the one it last ran on, whose
+ * cache it may still have, else this one. */
+static void preempt_for(struct task_struct *p, u32 dom, u64 vtime)
+{
+	if (!preempt_cpu_for(p, scx_bpf_task_cpu(p), dom, vtime))
+		preempt_cpu_for(p, bpf_get_smp_processor_id(), dom, vtime);
+}
+
 /*
  * Domain @dom's worker has work: have it run soon (see the file comment).
  * When no CPU of the domain is idle and @p is a woken task that user space
@@ -543,8 +551,7 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
 		return;
 	floor = clock_of(dom) - sleeper_credit_ns;
 	vtime = tctx->vruntime_dom == dom && (s64)(tctx->vruntime - floor) > 0 ? tctx->vruntime : floor;
-	if (!preempt_cpu_for(p, scx_bpf_task_cpu(p), dom, vtime))
-		preempt_cpu_for(p, bpf_get_smp_processor_id(), dom, vtime);
+	preempt_for(p, dom, vtime);
 }
 
 /* Every decision domain @dom's worker sent has been drained into its DSQ. */
@@ -635,6 +642,39 @@ static __always_inline u64 charged_vtime(struct task_struct *p, struct task_ctx 
 	return (s64)(v - floor) < 0 ? floor : v;
 }
 
+/* The slice user space gives a task of weight @w (src/vruntime.rs,
+ * Weight::slice_ns): SLICE * w / 1024, between the shortest and longest. */
+static __always_inline u64 slice_of(u32 w)
+{
+	u64 slice = slice_ns * w / 1024;
+
+	if (slice < min_slice_ns)
+		return min_slice_ns;
+	return slice > max_slice_ns ? max_slice_ns : slice;
+}
+
+/*
+ * Where user space would place @p, woken or new, on domain @dom's clock
+ * (src/vruntime.rs, place): a new task half a slice's vruntime after the
+ * clock, a known one charged and no further behind than the sleeper credit.
+ * False when user space might place it otherwise: it is on another domain's
+ * clock (user space renormalises it), or charged past the least debt bound.
+ */
+static bool direct_vtime(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64 *vtime)
+{
+	u32 w = task_weight(p);
+	u64 now = clock_of(dom);
+
+	if (tctx->vruntime_dom == SUL_NO_DOMAIN) {
+		*vtime = now + slice_of(w) * 1024 / w / 2;
+		return true;
+	}
+	if (tctx->vruntime_dom != dom)
+		return false;
+	*vtime = charged_vtime(p, tctx);
+	return (s64)(*vtime - now) <= (s64)min_debt_ns;
+}
+
 /*
  * The fast path for a task whose slice ended on a CPU that found nothing
  * else to run (SCX_ENQ_LAST: the DSQs it may take from are empty). True if
@@ -656,10 +696,7 @@ static bool keep_last(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64
 	bool quiet;
 	u64 v;
 
-	if (!tctx->from_user || tctx->vruntime_dom >= nr_domains)
-		return false;
-	v = charged_vtime(p, tctx);
-	if ((s64)(v - clock_of(tctx->vruntime_dom)) > (s64)min_debt_ns)
+	if (!tctx->from_user || tctx->vruntime_dom >= nr_domains || !direct_vtime(p, tctx, tctx->vruntime_dom, &v))
 		return false;
 	tctx->vruntime = v;
 	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
@@ -703,39 +740,6 @@ static __always_inline u64 charge_in_kernel(struct task_struct *p, struct task_c
 	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
 	tctx->from_user = false;
 	return v;
-}
-
-/* The slice user space gives a task of weight @w (src/vruntime.rs,
- * Weight::slice_ns): SLICE * w / 1024, between the shortest and longest. */
-static __always_inline u64 slice_of(u32 w)
-{
-	u64 slice = slice_ns * w / 1024;
-
-	if (slice < min_slice_ns)
-		return min_slice_ns;
-	return slice > max_slice_ns ? max_slice_ns : slice;
-}
-
-/*
- * Where user space would place @p, woken or new, on domain @dom's clock
- * (src/vruntime.rs, place): a new task half a slice's vruntime after the
- * clock, a known one charged and no further behind than the sleeper credit.
- * False when user space might place it otherwise: it is on another domain's
- * clock (user space renormalises it), or charged past the least debt bound.
- */
-static bool direct_vtime(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64 *vtime)
-{
-	u32 w = task_weight(p);
-	u64 now = clock_of(dom);
-
-	if (tctx->vruntime_dom == SUL_NO_DOMAIN) {
-		*vtime = now + slice_of(w) * 1024 / w / 2;
-		return true;
-	}
-	if (tctx->vruntime_dom != dom)
-		return false;
-	*vtime = charged_vtime(p, tctx);
-	return (s64)(*vtime - now) <= (s64)min_debt_ns;
 }
 
 /*
@@ -819,9 +823,8 @@ static bool run_direct(struct task_struct *p, struct task_ctx *tctx, u32 dom, bo
 	sul_dsq_insert_vtime(p, dom, tctx->slice, vtime, enq_flags);
 	/* A synchronous waker frees its CPU in a moment: preempting it would
 	 * only send it through user space, and every wakeup after it. */
-	if (!kick_idle_cpu_in(dom) && (enq_flags & SCX_ENQ_WAKEUP) && !tctx->sync_wake &&
-	    !preempt_cpu_for(p, scx_bpf_task_cpu(p), dom, vtime))
-		preempt_cpu_for(p, bpf_get_smp_processor_id(), dom, vtime);
+	if (!kick_idle_cpu_in(dom) && (enq_flags & SCX_ENQ_WAKEUP) && !tctx->sync_wake)
+		preempt_for(p, dom, vtime);
 	return true;
 }
 
