@@ -82,8 +82,8 @@ impl DomainChannel for MemChannel {
         black_box(peer);
         true
     }
-    fn publish_queued(&mut self, n: u64) {
-        black_box(n);
+    fn publish_queued(&mut self, n: u64, head: Vruntime) {
+        black_box((n, head));
     }
     fn yield_cpu(&mut self) {}
     fn kernel_backlog(&self) -> u64 {

@@ -62,7 +62,11 @@ struct sul_dom_user {
 	 * the ring. Stored before the worker yields, so it is current while
 	 * BPF holds the worker. */
 	u64 nr_sent;
-	u64 pad[SUL_CACHELINE / 8 - 2];
+	/* The vruntime of the task it would hand out first (the least it
+	 * holds), when nr_queued is not 0: a woken task placed before it
+	 * would be handed out first, and BPF may hand it out itself. */
+	u64 head_vtime;
+	u64 pad[SUL_CACHELINE / 8 - 3];
 };
 
 /* A runnable task handed to user space (kernel -> user). */

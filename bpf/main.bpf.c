@@ -18,8 +18,9 @@
  * does (--no-fast-path turns it off): a task whose slice ended on a CPU that
  * found nothing else to run keeps it (keep_last()); a task woken, or new,
  * while its domain's worker holds nothing and has nothing on the way goes
- * to an idle CPU of the domain, or into DSQ d at the vruntime the worker
- * would give it (direct_cpu(), run_direct()).
+ * to an idle CPU of the domain (direct_cpu()), or into DSQ d at the
+ * vruntime the worker would give it, which it may also do while the worker
+ * holds only tasks placed after it (run_direct()).
  *
  * Domain d is the domain of the CPU the task is on. ops.dispatch on a CPU of
  * domain d drains to_kern[d] into DSQ d, then takes from DSQ d, then from the
@@ -591,20 +592,43 @@ static bool decisions_waiting(u32 dom)
 }
 
 /*
- * Nothing of domain @dom waits in user space, nor on the way there or back
- * (a running worker may hold tasks it has not published yet; its decisions
- * may not be drained yet): the worker's next decision would be about
- * whatever is enqueued now, alone.
+ * Nothing of domain @dom is on the way to user space or back, and what its
+ * worker holds, as it last published, is all of it (a running worker may
+ * hold tasks it has not published yet; its decisions may not be drained
+ * yet).
  */
-static bool user_space_idle(u32 dom)
+static bool user_space_settled(u32 dom)
 {
 	u32 key = dom;
 	void *rb;
 
-	if (dom_workers[DOM(dom)].needed || dom_workers[DOM(dom)].running || nr_queued_of(dom) || !decisions_drained(dom))
+	if (dom_workers[DOM(dom)].needed || dom_workers[DOM(dom)].running || !decisions_drained(dom))
 		return false;
 	rb = bpf_map_lookup_elem(&to_user, &key);
 	return rb && !bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
+}
+
+/* Nothing of domain @dom waits in user space: the worker's next decision
+ * would be about whatever is enqueued now, alone. */
+static bool user_space_idle(u32 dom)
+{
+	return !nr_queued_of(dom) && user_space_settled(dom);
+}
+
+/*
+ * Nothing of domain @dom waits in user space that its worker would hand
+ * out before a task at @vtime: it holds nothing, or only tasks placed after
+ * it. The worker would hand that task out first, alone (it is the least of
+ * its queue), and BPF may do so itself. Under overcommit the worker always
+ * holds tasks, which all wait at or past the clock, while a woken task is
+ * placed up to the sleeper credit behind it.
+ */
+static bool user_space_behind(u32 dom, u64 vtime)
+{
+	u64 n = nr_queued_of(dom);
+
+	return user_space_settled(dom) &&
+	       (!n || (s64)(vtime - *(volatile u64 *)&dom_users[DOM(dom)].head_vtime) < 0);
 }
 
 /*
@@ -784,9 +808,10 @@ static s32 direct_cpu(struct task_struct *p, struct task_ctx *tctx, s32 prev_cpu
  * The wakeup fast path, carried out: @p, woken or new, placed and given its
  * slice as user space would place and size it, goes
  *   - onto the CPU direct_cpu() claimed for it (@claimed), or
- *   - with user space idle (user_space_idle()), into DSQ @dom at that
- *     vruntime: the one decision the worker would make about it, in the
- *     order the worker would give it. As for a worker's decision, an idle
+ *   - with nothing in user space the worker would hand out before it
+ *     (user_space_behind()), into DSQ @dom at that vruntime: the decision
+ *     the worker would make about it, first of all it holds, in the order
+ *     the worker would give it. As for a worker's decision, an idle
  *     CPU of the domain is woken, or a CPU preempted for it (need_worker()).
  *     A synchronous wakeup (a pipe's reader) mostly lands here: its waker's
  *     CPU is not idle yet, but is about to take it from the DSQ.
@@ -805,7 +830,7 @@ static bool run_direct(struct task_struct *p, struct task_ctx *tctx, u32 dom, bo
 		if (!claimed)
 			return false;
 		vtime = charge_in_kernel(p, tctx, dom, true);
-	} else if (!claimed && !user_space_idle(dom)) {
+	} else if (!claimed && !user_space_behind(dom, vtime)) {
 		return false;
 	}
 	tctx->vruntime = vtime;

@@ -468,14 +468,18 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    /// Tells BPF how many tasks domain `dom` holds in user space, and how
-    /// many decisions it has sent, ever (`struct sul_dom_user` in intf.h).
-    pub fn publish_user_state(&self, dom: DomainId, queued: u64, sent: u64) {
+    /// Tells BPF how many tasks domain `dom` holds in user space, the
+    /// vruntime of the one it would hand out first, and how many decisions
+    /// it has sent, ever (`struct sul_dom_user` in intf.h).
+    pub fn publish_user_state(&self, dom: DomainId, queued: u64, head: Vruntime, sent: u64) {
         let i = dom.0 as usize % MAX_DOMAINS;
         // SAFETY: in-bounds fields of the live bss.
         unsafe {
             let u = std::ptr::addr_of_mut!((*self.bss).dom_users[i]);
-            atomic_u64(std::ptr::addr_of_mut!((*u).nr_queued)).store(queued, Ordering::Relaxed);
+            // The head before the depth: BPF compares with the head only
+            // when the depth says there is one.
+            atomic_u64(std::ptr::addr_of_mut!((*u).head_vtime)).store(head.0, Ordering::Relaxed);
+            atomic_u64(std::ptr::addr_of_mut!((*u).nr_queued)).store(queued, Ordering::Release);
             atomic_u64(std::ptr::addr_of_mut!((*u).nr_sent)).store(sent, Ordering::Relaxed);
         }
     }
@@ -658,8 +662,8 @@ impl DomainChannel for KernelChannel {
         in_channel + s.dispatches.saturating_sub(s.taken)
     }
 
-    fn publish_queued(&mut self, n: u64) {
-        self.shared.publish_user_state(self.dom, n, self.sent);
+    fn publish_queued(&mut self, n: u64, head: Vruntime) {
+        self.shared.publish_user_state(self.dom, n, head, self.sent);
     }
 
     fn clock(&self) -> Vruntime {

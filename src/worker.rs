@@ -67,10 +67,11 @@ pub trait DomainChannel {
     /// Asks BPF to run `peer`'s worker, which has migrants in its inbox;
     /// false when the channel is full.
     fn wake_peer(&mut self, peer: DomainId) -> bool;
-    /// Tells BPF how many tasks this domain holds in user space (and how
-    /// many decisions it has sent, which the fast path compares with what
-    /// BPF drained).
-    fn publish_queued(&mut self, n: u64);
+    /// Tells BPF how many tasks this domain holds in user space and the
+    /// vruntime of the first it would hand out (`head`, meaningless when
+    /// `n` is 0), and how many decisions it has sent, which the fast path
+    /// compares with what BPF drained.
+    fn publish_queued(&mut self, n: u64, head: Vruntime);
     /// Lets the CPU run what was just dispatched.
     fn yield_cpu(&mut self);
     /// Decisions handed to the kernel that no CPU has taken yet: still in
@@ -256,16 +257,24 @@ impl<C: DomainChannel> Worker<C> {
             let (queue, states) = (&mut self.queue, &*self.links.states);
             let mut sink = |a: &Arrival| accept(queue, states, dom, a);
             self.chan.wait(timeout, &mut sink);
-            let n = self.queue.len() as u64;
-            self.chan.publish_queued(n);
+            self.publish_head();
         } else {
             self.chan.yield_cpu();
         }
     }
 
-    fn publish(&mut self, sent: u64, full: bool) {
+    /// Tells BPF what we hold: how many tasks, and the vruntime of the one
+    /// we would hand out first, which a woken task placed before it may
+    /// pass without the trip through us (the wakeup fast path).
+    fn publish_head(&mut self) -> u64 {
         let n = self.queue.len() as u64;
-        self.chan.publish_queued(n);
+        let head = self.queue.iter().next().map_or(Vruntime(0), |t| t.vruntime);
+        self.chan.publish_queued(n, head);
+        n
+    }
+
+    fn publish(&mut self, sent: u64, full: bool) {
+        let n = self.publish_head();
         let s = &self.links.states[self.dom.0 as usize];
         s.queued.store(n, Ordering::Relaxed);
         let weight = self.queue.queued_weight();
@@ -390,6 +399,7 @@ mod tests {
         sent: Vec<Dispatch>,
         room: usize,
         published: u64,
+        published_head: Vruntime,
         yields: usize,
         waits: usize,
         wait_timeouts: Vec<Duration>,
@@ -427,8 +437,9 @@ mod tests {
             self.woken.push(peer);
             true
         }
-        fn publish_queued(&mut self, n: u64) {
+        fn publish_queued(&mut self, n: u64, head: Vruntime) {
             self.published = n;
+            self.published_head = head;
         }
         fn yield_cpu(&mut self) {
             self.yields += 1;
@@ -526,7 +537,12 @@ mod tests {
         assert_eq!(w.chan.published, 3);
         assert_eq!(w.chan.yields, 1);
         assert_eq!(states[0].queued.load(Ordering::Relaxed), 3);
+        // The head BPF is told of is the next decision: a woken task placed
+        // before it may be handed out without us (the wakeup fast path).
+        let head = w.chan.published_head;
         w.step();
+        assert_eq!(w.chan.sent[2].pid.0, 3);
+        assert_eq!(w.chan.sent[2].vruntime, head);
         w.step();
         assert_eq!(w.chan.sent.len(), 5);
         assert_eq!(w.chan.waits, 1, "sleeps once the queue is empty");
