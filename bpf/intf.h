@@ -33,6 +33,8 @@ enum sul_consts {
 	SUL_MAX_CPUS = 1024,
 	/* vruntime_dom of a task that never went through user space. */
 	SUL_NO_DOMAIN = 0xffffffff,
+	/* cpu_to_llc of a CPU whose last-level cache is not known. */
+	SUL_NO_LLC = 0xffffffff,
 	/* sul_exit_info string sizes */
 	SUL_EXIT_REASON_LEN = 128,
 	SUL_EXIT_MSG_LEN = 1024,
@@ -131,8 +133,9 @@ struct sul_exit_info {
 	char dump[SUL_EXIT_DUMP_LEN];
 };
 
-/* Per-domain counters, written by BPF only. Whole cache lines (16 u64s
- * now; main.bpf.c asserts it), so that domains do not share a line. */
+/* Per-domain counters, written by BPF only. Whole cache lines (24 u64s
+ * now, the last padding; main.bpf.c asserts it), so that domains do not
+ * share a line. */
 struct sul_dom_stats {
 	u64 user_enqueues;	/* tasks sent to this domain's worker */
 	u64 kernel_enqueues;	/* tasks kept in the kernel on this domain */
@@ -159,6 +162,11 @@ struct sul_dom_stats {
 	u64 waits;
 	u64 wait_user_ns;
 	u64 wait_dsq_ns;
+	/* Tasks that started on one of this domain's CPUs with another
+	 * last-level cache than the CPU they last ran on: they left their
+	 * cache lines behind. */
+	u64 llc_migrations;
+	u64 pad[7];
 };
 
 #endif /* __SCX_USERLAND_INTF_H */

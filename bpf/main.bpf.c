@@ -85,6 +85,8 @@ const volatile bool sleeping_workers;
 /* --no-fast-path clears it: every decision then goes through user space. */
 const volatile bool fast_path = true;
 const volatile u32 cpu_to_dom[SUL_MAX_CPUS];
+/* Each CPU's last-level cache, SUL_NO_LLC where unknown (src/bpf.rs). */
+const volatile u32 cpu_to_llc[SUL_MAX_CPUS];
 /* steal_order[d][i]: the i-th nearest other domain of d; SUL_NO_DOMAIN ends it. */
 const volatile u32 steal_order[SUL_MAX_DOMAINS][SUL_MAX_DOMAINS];
 
@@ -184,6 +186,7 @@ struct task_ctx {
 	u64 slice;		/* the slice user space gave it last */
 	u64 sent_at;		/* when it was sent to user space, if woken */
 	u64 decided_at;		/* when its decision was inserted */
+	s32 last_cpu;		/* where it ran last, -1 before its first run */
 };
 
 /*
@@ -1282,6 +1285,21 @@ kick:
 	}
 }
 
+/* A task that last ran on @from starts on @to, in another last-level
+ * cache: counted for the domain of @to (issue: fewer cross-LLC moves with
+ * a domain per LLC than with one domain). */
+static __always_inline void count_llc_migration(s32 from, s32 to)
+{
+	u32 a, b;
+
+	if (from < 0 || from >= SUL_MAX_CPUS || from == to)
+		return;
+	a = cpu_to_llc[from & (SUL_MAX_CPUS - 1)];
+	b = cpu_to_llc[to & (SUL_MAX_CPUS - 1)];
+	if (a != b && a != SUL_NO_LLC && b != SUL_NO_LLC)
+		__sync_fetch_and_add(&stats_of(dom_of_cpu(to))->llc_migrations, 1);
+}
+
 void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
@@ -1313,6 +1331,10 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 		dom_workers[DOM(tctx->worker_dom)].running = 1;
 	if (cpu < 0 || cpu >= SUL_MAX_CPUS)
 		return;
+	if (tctx) {
+		count_llc_migration(tctx->last_cpu, cpu);
+		tctx->last_cpu = cpu;
+	}
 	c = &cpu_ctxs[cpu];
 	c->vtime = ordered ? tctx->vruntime : 0;
 	c->preemptible = ordered;
@@ -1372,6 +1394,7 @@ s32 BPF_STRUCT_OPS(sul_init_task, struct task_struct *p, struct scx_init_task_ar
 	if (!tctx)
 		return -ENOMEM;
 	tctx->worker_dom = -1;
+	tctx->last_cpu = -1;
 	/* Once per task: its enqueue numbers start above those of every
 	 * task that had its pid before (while we were attached). */
 	tctx->seq = (u64)__sync_add_and_fetch(&task_generation, 1) << 32;

@@ -66,6 +66,7 @@ use skel::{MainSkel, MainSkelBuilder, OpenMainSkel};
 const MAX_DOMAINS: usize = sul_consts::SUL_MAX_DOMAINS.0 as usize;
 const MAX_CPUS: usize = sul_consts::SUL_MAX_CPUS.0 as usize;
 const NO_DOMAIN: u32 = sul_consts::SUL_NO_DOMAIN.0;
+const NO_LLC: u32 = sul_consts::SUL_NO_LLC.0;
 const SCX_EXIT_ERROR: i32 = scx_exit_kind::SCX_EXIT_ERROR.0 as i32;
 // A domain is a bit of a u64 mask on both sides.
 const _: () = assert!(MAX_DOMAINS == DomainMask::MAX_DOMAINS);
@@ -299,6 +300,7 @@ fn fill_rodata(open: &mut OpenMainSkel, opts: &LoadOptions, nr_possible: usize) 
         // CPUs outside the plan (offline, or not ours to use) still run
         // sched_ext tasks; they take work from domain 0.
         rodata.cpu_to_dom[cpu] = plan.domain_of_cpu(cpu as u32).map_or(0, |d| d.0);
+        rodata.cpu_to_llc[cpu] = plan.llc_of_cpu(cpu as u32).unwrap_or(NO_LLC);
     }
     for d in &plan.domains {
         let row = &mut rodata.steal_order[d.id.0 as usize];

@@ -60,6 +60,8 @@ pub struct DomainStats {
     pub dispatch_rate: u64,
     #[stat(desc = "tasks the domain's CPUs took from another domain's DSQ, since attach")]
     pub steals: u64,
+    #[stat(desc = "tasks that started on one of the domain's CPUs in another LLC than the CPU they last ran on, since attach")]
+    pub llc_migrations: u64,
     #[stat(desc = "tasks kept in the kernel (restricted affinity, scheduler threads), since attach")]
     pub kernel_enqueues: u64,
     #[stat(desc = "tasks the balancer moved into the domain, since attach")]
@@ -131,6 +133,8 @@ pub struct Stats {
     pub queued: u64,
     #[stat(desc = "tasks CPUs took from another domain's DSQ, since attach (`steals`)")]
     pub steals: u64,
+    #[stat(desc = "tasks that started on a CPU in another LLC than the one they last ran on, since attach (`xllc`)")]
+    pub llc_migrations: u64,
     #[stat(desc = "running tasks preempted for a woken task, since attach (`preempts`)")]
     pub preempts: u64,
     #[stat(desc = "BPF heartbeat timer runs (every 250 ms while attached)")]
@@ -353,6 +357,7 @@ impl Stats {
                     dispatches: b.dispatches,
                     dispatch_rate: per_sec(b.dispatches.wrapping_sub(earlier_bpf(i).dispatches), interval),
                     steals: b.steals,
+                    llc_migrations: b.llc_migrations,
                     kernel_enqueues: b.kernel_enqueues,
                     migrated_in: u.migrated_in,
                     migrated_out: u.migrated_out,
@@ -386,6 +391,7 @@ impl Stats {
             stale: k.stale + user(|u| u.replaced_stale),
             queued: user(|u| u.queued),
             steals: k.steals,
+            llc_migrations: k.llc_migrations,
             preempts: k.preempts,
             heartbeats: later.heartbeats,
             faults,
@@ -412,7 +418,7 @@ impl Stats {
         let _ = write!(
             out,
             "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} direct={} | user space: enqueues={} dispatches={} \
-             stale={} queued={} | steals={} preempts={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
+             stale={} queued={} | steals={} xllc={} preempts={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
             self.bpf_kernel_enqueues,
             self.bpf_user_enqueues,
             self.bpf_failed_enqueues,
@@ -425,6 +431,7 @@ impl Stats {
             self.stale,
             self.queued,
             self.steals,
+            self.llc_migrations,
             self.preempts,
             self.heartbeats,
             self.faults,
@@ -450,7 +457,7 @@ impl Stats {
             let width = self.domains.values().map(|d| d.cpus.len()).max().unwrap_or(0).max(4);
             let _ = write!(
                 out,
-                "\n  {:>4} {:<width$} {:>7} {:>6} {:>10} {:>10} {:>8} {:>8} {:>9} {:>8} {:>8} {:>6}",
+                "\n  {:>4} {:<width$} {:>7} {:>6} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>6}",
                 "dom",
                 "cpus",
                 "queued",
@@ -459,6 +466,7 @@ impl Stats {
                 "dispatches",
                 "disp/s",
                 "steals",
+                "xllc",
                 "kern",
                 "in",
                 "out",
@@ -473,7 +481,7 @@ impl Stats {
             for (id, d) in &self.domains {
                 let _ = write!(
                     out,
-                    "\n  {:>4} {:<width$} {:>7} {:>6} {:>10} {:>10} {:>8} {:>8} {:>9} {:>8} {:>8} {:>6.1}",
+                    "\n  {:>4} {:<width$} {:>7} {:>6} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>6.1}",
                     id,
                     d.cpus,
                     d.queued,
@@ -482,6 +490,7 @@ impl Stats {
                     d.dispatches,
                     d.dispatch_rate,
                     d.steals,
+                    d.llc_migrations,
                     d.kernel_enqueues,
                     d.migrated_in,
                     d.migrated_out,

@@ -3,11 +3,16 @@
 # Usage: domains.sh SPEC:COUNT...   e.g. domains.sh llc:2 numa:1
 # For each spec: the plan seen live equals the plan from lstopo's XML and has
 # COUNT domains; attached with it, stress-ng and hackbench run, every domain
-# dispatches, each worker is pinned to exactly its domain's CPUs, and the
-# scheduler detaches cleanly.
+# dispatches, each worker is pinned to exactly its domain's CPUs, a task
+# moved between two LLCs is counted as starting in another LLC (`xllc`) at
+# each move, and the scheduler detaches cleanly.
 . "$(dirname "$0")/lib.sh"
 
 lstopo-no-graphics --of xml > /tmp/topo.xml || fail "lstopo failed"
+# The first CPU of the first two LLCs (these topologies have at least two).
+read -r cpu_a cpu_b < <("$SCHED" --show-domains --domains llc |
+  awk '/^domain/ { split($4, c, /[-,]/); printf "%s ", c[1] } END { print "" }')
+[ -n "$cpu_b" ] || fail "fewer than two LLCs: $("$SCHED" --show-domains --domains llc)"
 for arg in "$@"; do
   spec=${arg%%:*}; want=${arg##*:}
   live=$("$SCHED" --show-domains --domains "$spec") || fail "--show-domains --domains $spec failed"
@@ -21,6 +26,20 @@ for arg in "$@"; do
   run_stress "switch 4 x 3s" --switch 4 -t 3
   hackbench -g 2 -l 50 > /dev/null 2>&1 || fail "hackbench failed"
   wait_stats
+  # 10 round trips of a spinner between CPU $cpu_a and CPU $cpu_b: 20 starts
+  # in the other LLC, whatever the domains (other tasks add their own).
+  before=$(last_stat llc_migrations)
+  taskset -c "$cpu_a" sh -c 'while :; do :; done' &
+  spin=$!
+  for _ in $(seq 1 10); do
+    taskset -pc "$cpu_b" "$spin" > /dev/null; sleep 0.1
+    taskset -pc "$cpu_a" "$spin" > /dev/null; sleep 0.1
+  done
+  kill "$spin"; wait "$spin" 2> /dev/null
+  wait_stats; wait_stats
+  after=$(last_stat llc_migrations)
+  echo "cross-LLC starts: $before before the spinner's 20 moves, $after after"
+  [ $((after - before)) -ge 20 ] || fail "20 moves between CPUs $cpu_a and $cpu_b counted $((after - before)) cross-LLC starts"
   # The text form a user watches: a row per domain under a header.
   timeout --preserve-status -s INT 2.5 "$SCHED" --monitor 1 > /tmp/mon.txt 2>&1 || fail "--monitor failed: $(cat /tmp/mon.txt)"
   sed -n '/^bpf enqueues/,$p' /tmp/mon.txt | head -n $((want + 3))

@@ -44,6 +44,10 @@ pub struct Plan {
     /// Ordered by lowest CPU; `domains[i].id == DomainId(i)`.
     pub domains: Vec<Domain>,
     spec: DomainSpec,
+    /// The LLC of each usable CPU whose LLC is known, by OS index: whatever
+    /// the domains, a task that moves between two of these ids leaves its
+    /// cache behind.
+    llcs: BTreeMap<u32, u32>,
 }
 
 impl Plan {
@@ -63,6 +67,11 @@ impl Plan {
             .iter()
             .find(|domain| domain.cpus.binary_search(&cpu).is_ok())
             .map(|domain| domain.id)
+    }
+
+    /// The LLC id of `cpu`, if it is usable and its LLC is known.
+    pub fn llc_of_cpu(&self, cpu: u32) -> Option<u32> {
+        self.llcs.get(&cpu).copied()
     }
 
     /// Number of CPUs covered by the plan.
@@ -205,7 +214,11 @@ pub fn plan(machine: &Machine, spec: DomainSpec) -> Result<Plan, TopologyError> 
                 .map_err(|_| TopologyError::Inconsistent(format!("{index} domains do not fit in 32 bits")))?,
         );
     }
-    Ok(Plan { domains, spec })
+    let llcs = usable
+        .iter()
+        .filter_map(|cpu| cpu.llc.map(|llc| (cpu.os_index, llc)))
+        .collect();
+    Ok(Plan { domains, spec, llcs })
 }
 
 fn group_by(cpus: &[&Cpu], key: impl Fn(&Cpu) -> Option<u32>) -> Vec<Vec<u32>> {
