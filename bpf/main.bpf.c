@@ -615,7 +615,8 @@ static bool user_space_settled(u32 dom)
  * would be about whatever is enqueued now, alone. */
 static bool user_space_idle(u32 dom)
 {
-	return !nr_queued_of(dom) && user_space_settled(dom);
+	/* Settled first: a worker seen stopped has published what it holds. */
+	return user_space_settled(dom) && !nr_queued_of(dom);
 }
 
 /*
@@ -628,10 +629,9 @@ static bool user_space_idle(u32 dom)
  */
 static bool user_space_behind(u32 dom, u64 vtime)
 {
-	u64 n = nr_queued_of(dom);
-
-	return user_space_settled(dom) &&
-	       (!n || (s64)(vtime - *(volatile u64 *)&dom_users[DOM(dom)].head_vtime) < 0);
+	if (!user_space_settled(dom))
+		return false;
+	return !nr_queued_of(dom) || (s64)(vtime - *(volatile u64 *)&dom_users[DOM(dom)].head_vtime) < 0;
 }
 
 /*

@@ -5,7 +5,7 @@
 //!  kernel ──▶ receive all arrivals ─▶ take migrants from other workers (inbox)  │
 //!            │ serve balancer requests (push tasks to a peer's inbox, wake it)  │
 //!            │ dispatch up to `batch` tasks, lowest vruntime first ──▶ kernel    │
-//!            │ publish queue depth/weight/clock                                 │
+//!            │ publish queue depth/head vruntime/weight/clock                   │
 //!            └─ sched_yield (BPF holds us until there is work) ─────────────────┘
 //! ```
 //!
@@ -25,7 +25,10 @@
 //!   task arriving with a vruntime from another domain's clock is
 //!   renormalised: its lag against that clock is carried to ours.
 //! - the worker publishes its queue depth before it yields, so BPF (which
-//!   holds a yielded worker) knows to run it again when a CPU runs dry.
+//!   holds a yielded worker) knows to run it again when a CPU runs dry; and
+//!   the vruntime of the task it would hand out first, so that BPF may hand
+//!   out a woken task placed before it without the trip through us (it
+//!   would be our next decision).
 //! - a peer that was sent migrants is woken through BPF (a WAKE record in
 //!   our channel to the kernel, retried while the channel is full): an idle
 //!   domain's worker is held with an empty ring buffer and would otherwise
