@@ -16,7 +16,11 @@ Prints one line per task and a summary line:
 
     SUMMARY tasks=N worst_err_pct=E worst_big_err_pct=B jain=J nice=-5:e0,0:e1,...
 
-err_pct is |actual - expected| / expected, in percent. "big" is every task
+err_pct is |actual - expected| / expected, in percent. prop_err_pct is the
+same for each task's part of the CPU time all the hogs got against its part
+of their weight shares: proportion to weight, which is blind to CPU time
+the hogs did not get at all (a user-space scheduler's own threads take
+some; busy_cpus and idle_cpus show it). "big" is every task
 whose expected share is at least --big of a CPU: the tiny shares of nice 19
 and SCHED_IDLE (a few ms of CPU over the run) are measured at the emulator's
 resolution, so their bar is EEVDF's figure in the same boot (see README).
@@ -153,6 +157,8 @@ def main():
     actual = [(e[0] - s[0]) / 1e9 / wall for s, e in zip(start, end)]
     runs = [e[1] - s[1] for s, e in zip(start, end)]
     errs = [abs(a - x) / x * 100 for a, x in zip(actual, expected)]
+    got, due = max(sum(actual), 1e-12), sum(expected)
+    prop_errs = [abs(a / got - x / due) / (x / due) * 100 for a, x in zip(actual, expected)]
     ratios = [a / x for a, x in zip(actual, expected)]
     jain = sum(ratios) ** 2 / (len(ratios) * sum(r * r for r in ratios))
     worst_by_level = {}
@@ -163,11 +169,13 @@ def main():
         )
         worst_by_level[level] = max(worst_by_level.get(level, 0.0), err)
     big = [e for e, x in zip(errs, expected) if x >= args.big]
+    big_prop = [e for e, x in zip(prop_errs, expected) if x >= args.big]
     idle = idle_fractions(idle0, idle1)
     print("IDLE " + " ".join(f"cpu{c}={f:.3f}" for c, f in idle.items()))
     print(
         f"SUMMARY tasks={len(levels)} cpus={cpus} worst_err_pct={max(errs):.1f} "
-        f"worst_big_err_pct={max(big) if big else 0:.1f} jain={jain:.4f} "
+        f"worst_big_err_pct={max(big) if big else 0:.1f} "
+        f"worst_big_prop_err_pct={max(big_prop) if big_prop else 0:.1f} jain={jain:.4f} "
         f"min_runs={min(runs)} busy_cpus={sum(actual):.2f} idle_cpus={sum(idle.values()):.3f} "
         "nice=" + ",".join(f"{l}:{worst_by_level[l]:.1f}" for l in mix if l in worst_by_level)
     )

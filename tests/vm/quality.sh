@@ -1,7 +1,8 @@
 #!/bin/bash
 # Issue 8: scheduling quality, each figure against EEVDF's in the same boot.
 # Usage: quality.sh [VAR=VALUE...] CONFIG...   (each CONFIG a quoted set of
-# scheduler flags; VAR is QUALITY_SECS, FAIR_PCT, IDLE_PCT, LAT_X, GAP_S or
+# scheduler flags; VAR is QUALITY_SECS, FAIR_PCT, FAIR_PCT_8X, FAIR_ABS_PCT,
+# IDLE_PCT, LAT_X, GAP_S or
 # FAIRNESS=report, LATENCY=report, LAT_MEAN=report)
 # For each config:
 #   - work conservation: a hog pinned to one CPU keeps it >= 98% busy, and
@@ -9,8 +10,10 @@
 #     SCHED_EXT tasks with --partial, the only ones partial mode schedules);
 #   - weighted fairness (not with --partial): hogs at nice -5, 0, 5, 19 and
 #     SCHED_IDLE, 2x and 8x as many as CPUs: every task expected to get at
-#     least 0.1 CPU is within $FAIR_PCT% of its weight share (or EEVDF's
-#     error in the same boot, where EEVDF misses that in the emulator), every task
+#     least 0.1 CPU gets within $FAIR_PCT% of its weight's part of the CPU
+#     time the hogs got at 2x, $FAIR_PCT_8X% at 8x, and within
+#     $FAIR_ABS_PCT% of its weight share of the machine (or EEVDF's error
+#     in the same boot, where EEVDF misses that in the emulator), every task
 #     ran, and at 2x the tiny shares are within twice EEVDF's error in this
 #     boot plus 25 points, or within 100%, whichever is looser;
 #   - wakeup latency (not with --partial): 1 ms timer threads (cyclictest,
@@ -27,7 +30,19 @@
 # Leading VAR=VALUE arguments set the bars below.
 while [[ ${1:-} == [A-Z_]*=* ]]; do export "${1?}"; shift; done
 SECS=${QUALITY_SECS:-10}
-FAIR_PCT=${FAIR_PCT:-10}
+# The issue's bar: CPU time in proportion to weight, every task within 5%
+# of its weight share, EEVDF's class. Proportion: each task's part of the
+# CPU time all the hogs got (bench/fairness.py, prop_err_pct), since the
+# workers' own CPU time, which no hog gets, lowers every share alike (flat,
+# one hog per CPU: the hogs got 3.82-3.9 CPUs of 4). The share of the whole
+# machine is held to FAIR_ABS_PCT, 10%, as before. At 8x EEVDF itself
+# misses 5% in the emulator, by a varying amount: flat, 20 s, four boots
+# (2026-11-29/30) 4.5%, 8.8%, 9.4% and 11.6%, ours 2.4-6.6% in six runs.
+# The bar at 8x is the middle of EEVDF's spread, or EEVDF's own figure in
+# the same boot when larger.
+FAIR_PCT=${FAIR_PCT:-5}
+FAIR_PCT_8X=${FAIR_PCT_8X:-8}
+FAIR_ABS_PCT=${FAIR_ABS_PCT:-10}
 IDLE_PCT=${IDLE_PCT:-1}
 # FAIRNESS=report / LATENCY=report print those figures without asserting
 # them (latency covers the pinned-then-widened task too).
@@ -45,10 +60,16 @@ check_fairness() { # cfg per-cpu eevdf-summary
   fairness --per-cpu "$2" --secs "$SECS"
   echo "$1, ${2}x: $fair"
   [ "$FAIRNESS" = report ] && return
+  # Each bar is FAIR_PCT (FAIR_PCT_8X past 2x) or FAIR_ABS_PCT, or
+  # EEVDF's own error in this boot where it misses it.
+  bar=$FAIR_PCT
+  [ "$2" -gt 2 ] && bar=$FAIR_PCT_8X
+  got=$(field "$fair" worst_big_prop_err_pct)
+  bar=$(awk -v a="$bar" -v b="$(field "$3" worst_big_prop_err_pct)" 'BEGIN { print (a > b) ? a : b }')
+  ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x got ${got}% off its weight's part of the hogs' CPU time (bar ${bar}%)"; }
   got=$(field "$fair" worst_big_err_pct)
-  # The bar is FAIR_PCT, or EEVDF's own error in this boot where it misses it.
-  bar=$(awk -v a="$FAIR_PCT" -v b="$(field "$3" worst_big_err_pct)" 'BEGIN { print (a > b) ? a : b }')
-  ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x is ${got}% off its weight share (bar ${bar}%)"; }
+  bar=$(awk -v a="$FAIR_ABS_PCT" -v b="$(field "$3" worst_big_err_pct)" 'BEGIN { print (a > b) ? a : b }')
+  ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x is ${got}% off its weight share of the machine (bar ${bar}%)"; }
   # At 8x a SCHED_IDLE task's weight share is about 4 ms in 10 s, less
   # than one of its runs, so whether it ran in the window is chance (under
   # EEVDF too), and the debt bound (src/vruntime.rs) deliberately trades
