@@ -60,7 +60,9 @@ pub struct DomainStats {
     pub dispatch_rate: u64,
     #[stat(desc = "tasks the domain's CPUs took from another domain's DSQ, since attach")]
     pub steals: u64,
-    #[stat(desc = "tasks that started on one of the domain's CPUs in another LLC than the CPU they last ran on, since attach")]
+    #[stat(
+        desc = "tasks that started on one of the domain's CPUs in another LLC than the CPU they last ran on, since attach"
+    )]
     pub llc_migrations: u64,
     #[stat(desc = "tasks kept in the kernel (restricted affinity, scheduler threads), since attach")]
     pub kernel_enqueues: u64,

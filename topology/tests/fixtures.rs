@@ -92,6 +92,22 @@ fn numa_llc() {
     assert_eq!(p.domains[0].numa_nodes, [0]);
 }
 
+/// Every CPU's LLC, whatever the domains: one domain spans all four LLCs,
+/// and BPF still tells a move between them (the `xllc` count) by these.
+#[test]
+fn numa_llc_cpu_llcs() {
+    let m = fixture("numa-llc");
+    for spec in ["1", "numa", "llc", "8"] {
+        let p = plan(&m, spec.parse::<DomainSpec>().unwrap()).unwrap();
+        let llcs: Vec<Option<u32>> = (0..9).map(|cpu| p.llc_of_cpu(cpu)).collect();
+        assert_eq!(
+            llcs,
+            [llc(0), llc(0), llc(1), llc(1), llc(2), llc(2), llc(3), llc(3), NONE],
+            "--domains {spec}"
+        );
+    }
+}
+
 /// One package, 8 L3s of 4 cores, SMT 2 with Linux numbering (core c has
 /// CPUs c and c+32).
 #[test]
