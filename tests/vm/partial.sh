@@ -35,7 +35,10 @@ echo "enqueues decided by us (user space + direct): ${before} while only normal 
 # space while every CPU holds what it needs (a decision running and one
 # waiting per CPU). A worker that yielded in a loop then (a normal task's
 # sched_yield returns at once) would keep a CPU busy, away from the hogs,
-# for the whole run.
+# for the whole run: about 100% per domain. The bar is half that: flat,
+# one domain, the worker was busy 12.4% with a release build and 30.3%
+# with the debug build `cargo test` runs (2026-11-30), each decision being
+# several times dearer unoptimised.
 python3 -c 'import os, sys; os.sched_setscheduler(0, 7, os.sched_param(0)); os.execvp(sys.argv[1], sys.argv[1:])' \
   stress-ng --temp-path /tmp --cpu $((4 * $(nproc))) -t 8 > /tmp/ext-hogs.log 2>&1 &
 hogs=$!
@@ -44,6 +47,6 @@ wait_stats; wait_stats
 busy=$(last_stat workers_busy_pct); ndom=$(stats_line | jq -er '.domains | length')
 wait "$hogs" || fail "SCHED_EXT hogs failed: $(cat /tmp/ext-hogs.log)"
 echo "SCHED_EXT hogs, 4 per CPU: the $ndom worker(s) were busy ${busy}% of one CPU in all"
-awk -v b="$busy" -v n="$ndom" 'BEGIN { exit !(b < 25 * n) }' ||
+awk -v b="$busy" -v n="$ndom" 'BEGIN { exit !(b < 50 * n) }' ||
   fail "the workers were busy ${busy}% of a CPU for $ndom domain(s): spinning?"
 finish partial "${flags[*]}"
