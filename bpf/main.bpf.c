@@ -20,7 +20,9 @@
  * while its domain's worker holds nothing and has nothing on the way goes
  * to an idle CPU of the domain (direct_cpu()), or into DSQ d at the
  * vruntime the worker would give it, which it may also do while the worker
- * holds only tasks placed after it (run_direct()).
+ * holds only tasks placed after it (run_direct()); with one domain, so
+ * does a task whose slice ended while others wait, or that was preempted
+ * (requeue()).
  *
  * Domain d is the domain of the CPU the task is on. ops.dispatch on a CPU of
  * domain d drains to_kern[d] into DSQ d, then takes from DSQ d, then from the
@@ -866,12 +868,15 @@ static bool run_direct(struct task_struct *p, struct task_ctx *tctx, u32 dom, bo
  * the worker: 1 270 trips a second, the worker preempting a hog to run, and
  * the hogs got 3.7 of the 4 CPUs (flat VM; EEVDF 4.0). Only a task user
  * space ordered (or the fast path placed): its vruntime is on @dom's clock.
+ * Only with one domain, whose worker hands out all it holds at once: with
+ * several, a worker keeps back what its CPUs do not need yet, where the
+ * balancer can move it, and BPF would decide otherwise than the worker.
  */
 static bool requeue(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64 enq_flags)
 {
 	u64 vtime;
 
-	if (!tctx->from_user || !direct_vtime(p, tctx, dom, &vtime) || !user_space_behind(dom, vtime))
+	if (nr_domains > 1 || !tctx->from_user || !direct_vtime(p, tctx, dom, &vtime) || !user_space_behind(dom, vtime))
 		return false;
 	tctx->vruntime = vtime;
 	tctx->charged_exec_runtime = p->se.sum_exec_runtime;

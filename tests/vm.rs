@@ -267,9 +267,11 @@ fn vm_flat_scheduling_quality() {
 /// per CPU (EEVDF: 0; `--domains 1` on flat: at most 0.2%), so the idle
 /// bar here is 2%, not 1%. Two known gaps (README, "Known gaps"): shares
 /// follow weights only within each domain; and a
-/// woken task waits for its domain's worker, which has only that domain's
-/// CPUs (12 ms mean wakeup latency against EEVDF's 5 ms). Shares and
-/// latency are reported, not asserted, until those gaps are closed.
+/// woken task beside 2 hogs per CPU waits behind what its domain's worker
+/// holds, and the worker has only that domain's CPUs (bench/vm-latency,
+/// 2026-11-30: mean 14.4 ms with `--domains llc` against EEVDF's 2.0 ms in
+/// the same boot). Shares and latency are reported, not asserted, until
+/// those gaps are closed.
 #[test]
 fn vm_numa_llc_scheduling_quality() {
     scenarios(

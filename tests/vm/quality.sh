@@ -54,6 +54,7 @@ LAT_MEAN=${LAT_MEAN:-assert}
 LAT_X=${LAT_X:-1.5}
 GAP_S=${GAP_S:-12}
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+larger() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 
 check_fairness() { # cfg per-cpu eevdf-summary
   local got worst_small eevdf_small
@@ -65,10 +66,10 @@ check_fairness() { # cfg per-cpu eevdf-summary
   bar=$FAIR_PCT
   [ "$2" -gt 2 ] && bar=$FAIR_PCT_8X
   got=$(field "$fair" worst_big_prop_err_pct)
-  bar=$(awk -v a="$bar" -v b="$(field "$3" worst_big_prop_err_pct)" 'BEGIN { print (a > b) ? a : b }')
+  bar=$(larger "$bar" "$(field "$3" worst_big_prop_err_pct)")
   ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x got ${got}% off its weight's part of the hogs' CPU time (bar ${bar}%)"; }
   got=$(field "$fair" worst_big_err_pct)
-  bar=$(awk -v a="$FAIR_ABS_PCT" -v b="$(field "$3" worst_big_err_pct)" 'BEGIN { print (a > b) ? a : b }')
+  bar=$(larger "$FAIR_ABS_PCT" "$(field "$3" worst_big_err_pct)")
   ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x is ${got}% off its weight share of the machine (bar ${bar}%)"; }
   # At 8x a SCHED_IDLE task's weight share is about 4 ms in 10 s, less
   # than one of its runs, so whether it ran in the window is chance (under
