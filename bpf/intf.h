@@ -166,11 +166,7 @@ struct sul_dom_stats {
 	 * last-level cache than the CPU they last ran on: they left their
 	 * cache lines behind. */
 	u64 llc_migrations;
-	/* Tasks whose slice ended or that were preempted, put back into the
-	 * DSQ by BPF in vruntime order while the worker held nothing it
-	 * would hand out before them. */
-	u64 requeued;
-	u64 pad[6];
+	u64 pad[7];
 };
 
 #endif /* __SCX_USERLAND_INTF_H */

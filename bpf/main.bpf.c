@@ -20,9 +20,7 @@
  * while its domain's worker holds nothing and has nothing on the way goes
  * to an idle CPU of the domain (direct_cpu()), or into DSQ d at the
  * vruntime the worker would give it, which it may also do while the worker
- * holds only tasks placed after it (run_direct()); with one domain, so
- * does a task whose slice ended while others wait, or that was preempted
- * (requeue()).
+ * holds only tasks placed after it (run_direct()).
  *
  * Domain d is the domain of the CPU the task is on. ops.dispatch on a CPU of
  * domain d drains to_kern[d] into DSQ d, then takes from DSQ d, then from the
@@ -858,37 +856,6 @@ static bool run_direct(struct task_struct *p, struct task_ctx *tctx, u32 dom, bo
 	return true;
 }
 
-/*
- * The fast path for a task whose slice ended while others wait, or that was
- * preempted: with nothing in user space that the worker would hand out
- * before it (user_space_behind()), the worker would place it as
- * direct_vtime() does and put it into DSQ @dom at that vruntime, alone. BPF
- * does so itself. Beside 8 hogs on 4 CPUs with one domain, every slice end
- * and every preemption for a woken task otherwise took a round trip through
- * the worker: 1 270 trips a second, the worker preempting a hog to run, and
- * the hogs got 3.7 of the 4 CPUs (flat VM; EEVDF 4.0). Only a task user
- * space ordered (or the fast path placed): its vruntime is on @dom's clock.
- * Only with one domain, whose worker hands out all it holds at once: with
- * several, a worker keeps back what its CPUs do not need yet, where the
- * balancer can move it, and BPF would decide otherwise than the worker.
- */
-static bool requeue(struct task_struct *p, struct task_ctx *tctx, u32 dom, u64 enq_flags)
-{
-	u64 vtime;
-
-	if (nr_domains > 1 || !tctx->from_user || !direct_vtime(p, tctx, dom, &vtime) || !user_space_behind(dom, vtime))
-		return false;
-	tctx->vruntime = vtime;
-	tctx->charged_exec_runtime = p->se.sum_exec_runtime;
-	tctx->moves_clock = true;
-	tctx->slice = slice_of(task_weight(p));
-	tctx->sent_at = 0;
-	__sync_fetch_and_add(&stats_of(dom)->requeued, 1);
-	sul_dsq_insert_vtime(p, dom, tctx->slice, vtime, enq_flags);
-	kick_idle_cpu_in(dom);
-	return true;
-}
-
 s32 BPF_STRUCT_OPS(sul_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
@@ -1005,8 +972,6 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	/* The fast path: BPF renews the slice when user space would decide
 	 * the same, or when the trip would only idle the CPU. */
 	if (fast_path && (enq_flags & SCX_ENQ_LAST) && tctx->slice && keep_last(p, tctx, dom, enq_flags))
-		return;
-	if (fast_path && home_of(dom) == dom && requeue(p, tctx, dom, enq_flags))
 		return;
 	/* Its domain's CPUs are all taken: the nearest domain decides. (A
 	 * task restricted to the domain was kept in the kernel above.) */

@@ -125,10 +125,6 @@ pub struct Stats {
     pub kept_last: u64,
     #[stat(desc = "woken or new tasks run on an idle CPU without the trip through user space (`direct`)")]
     pub direct: u64,
-    #[stat(
-        desc = "tasks whose slice ended or that were preempted, put back into the DSQ in vruntime order without the trip through user space, which held nothing to hand out before them (`requeued`)"
-    )]
-    pub requeued: u64,
     #[stat(desc = "user space: tasks the workers received, since attach (`enqueues`)")]
     pub user_enqueues: u64,
     #[stat(desc = "user space: decisions the workers sent to the kernel, since attach (`dispatches`)")]
@@ -392,7 +388,6 @@ impl Stats {
             kept_alone: k.kept_alone,
             kept_last: k.kept_last,
             direct: k.direct,
-            requeued: k.requeued,
             user_enqueues: user(|u| u.received),
             user_dispatches: user(|u| u.dispatched),
             stale: k.stale + user(|u| u.replaced_stale),
@@ -424,7 +419,7 @@ impl Stats {
         let mut out = String::new();
         let _ = write!(
             out,
-            "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} direct={} requeued={} | user space: enqueues={} dispatches={} \
+            "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} direct={} | user space: enqueues={} dispatches={} \
              stale={} queued={} | steals={} xllc={} preempts={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
             self.bpf_kernel_enqueues,
             self.bpf_user_enqueues,
@@ -433,7 +428,6 @@ impl Stats {
             self.kept_alone,
             self.kept_last,
             self.direct,
-            self.requeued,
             self.user_enqueues,
             self.user_dispatches,
             self.stale,
