@@ -35,20 +35,26 @@ latency() {
   sleep 2
   cyclictest -q -m -t "$n" "${affinity[@]}" -i 1000 -D "$secs" -h "$LAT_HIST_US" > /tmp/cyclictest.log 2>&1
   wait "$hogs"
-  # The histogram: a line per microsecond, a count per thread; wakeups past
-  # its end are "Histogram Overflows" (counted at its end for the
-  # percentile; the max line is exact).
-  lat=$(awk -v h="$LAT_HIST_US" '
+  lat=$(latency_of /tmp/cyclictest.log)
+}
+
+# latency_of LOG...: "AVG_US P999_US MAX_US" of cyclictest runs of equal
+# length taken together: the mean of their means, the 99.9th percentile of
+# all their wakeups, the worst. The histogram: a line per microsecond, a
+# count per thread; wakeups past its end are "Histogram Overflows" (counted
+# at its end for the percentile; the max line is exact).
+latency_of() {
+  awk -v h="$LAT_HIST_US" '
     function sum(from,   i, t) { t = 0; for (i = from; i <= NF; i++) t += $i; return t }
-    /^[0-9]+ / { c[$1 + 0] = sum(2); total += c[$1 + 0]; next }
-    /^# Avg Latencies:/ { avg = sum(4) / (NF - 3); k = NF - 3 }
+    /^[0-9]+ / { c[$1 + 0] += sum(2); total += sum(2); next }
+    /^# Avg Latencies:/ { avg += sum(4) / (NF - 3); runs++ }
     /^# Max Latencies:/ { for (i = 4; i <= NF; i++) if ($i + 0 > max) max = $i + 0 }
-    /^# Histogram Overflows:/ { over = sum(4) }
+    /^# Histogram Overflows:/ { over += sum(4) }
     END {
       all = total + over
-      if (!k || !all) { print "? ? ?"; exit }
+      if (!runs || !all) { print "? ? ?"; exit }
       want = all * 0.999; run = 0; p = h
       for (b = 0; b < h; b++) { run += c[b]; if (run >= want) { p = b; break } }
-      printf "%d %d %d", avg, p, max
-    }' /tmp/cyclictest.log)
+      printf "%d %d %d", avg / runs, p, max
+    }' "$@"
 }

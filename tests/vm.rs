@@ -249,7 +249,10 @@ fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn_starved(
 /// share (nice -5 among nice 0, entitled to a whole CPU) swung from 3% to
 /// 11% short between runs in the emulator. Wakeup latency, mean and worst
 /// (99.9th percentile), within 1.5x EEVDF's: measured 0.82-1.03x for the
-/// mean, 0.85-0.98x for the worst (README, "Known gaps").
+/// mean, 0.85-0.98x for the worst (README, "Known gaps"), and once, in
+/// CI, 1.62x for the free threads' worst while EEVDF's own pinned and free
+/// figures of that boot were 64 and 44 ms: a miss gets a second run of
+/// each, and both runs together decide (quality.sh).
 #[test]
 fn vm_flat_scheduling_quality() {
     scenarios(
@@ -270,8 +273,12 @@ fn vm_flat_scheduling_quality() {
 /// woken task beside 2 hogs per CPU waits behind what its domain's worker
 /// holds, and the worker has only that domain's CPUs (bench/vm-latency,
 /// 2026-11-30: mean 14.4 ms with `--domains llc` against EEVDF's 2.0 ms in
-/// the same boot). Shares and latency are reported, not asserted, until
-/// those gaps are closed.
+/// the same boot). Until those gaps are closed, shares and latency are
+/// for `bench/vm-fairness` and `bench/vm-latency` to report: measured here
+/// only to be printed, they took most of this group's 25 minutes, which
+/// CI's 45-minute budget cannot spare. What is asserted: a pinned hog keeps
+/// its CPU, one hog per CPU leaves none idle, and no hog waits near the
+/// watchdog at 8x.
 #[test]
 fn vm_numa_llc_scheduling_quality() {
     scenarios(
@@ -281,8 +288,8 @@ fn vm_numa_llc_scheduling_quality() {
             "quality.sh",
             &[
                 "IDLE_PCT=2",
-                "FAIRNESS=report",
-                "LATENCY=report",
+                "FAIRNESS=off",
+                "LATENCY=off",
                 "--domains llc",
                 "--domains numa",
             ],

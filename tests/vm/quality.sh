@@ -3,7 +3,7 @@
 # Usage: quality.sh [VAR=VALUE...] CONFIG...   (each CONFIG a quoted set of
 # scheduler flags; VAR is QUALITY_SECS, FAIR_PCT, FAIR_PCT_8X, FAIR_ABS_PCT,
 # IDLE_PCT, LAT_X, GAP_S or
-# FAIRNESS=report, LATENCY=report, LAT_MEAN=report)
+# FAIRNESS=report|off, LATENCY=report|off, LAT_MEAN=report)
 # For each config:
 #   - work conservation: a hog pinned to one CPU keeps it >= 98% busy, and
 #     with one hog per CPU the CPUs are idle < $IDLE_PCT% of the time (as
@@ -21,7 +21,8 @@
 #     beside 2 hogs per CPU see a mean and a worst latency no worse than
 #     EEVDF's x $LAT_X; the worst is the 99.9th percentile of all wakeups
 #     (a single sample's max swings by half between EEVDF runs in the
-#     emulator: bench/measure.sh), the max is printed beside it;
+#     emulator: bench/measure.sh), the max is printed beside it; a miss
+#     gets a second run of EEVDF and ours, and both runs together decide;
 #   - a task pinned for 10 s beside 2 hogs per CPU, then widened, gets
 #     between half and twice the others' mean share over the next 5 s.
 . "$(dirname "$0")/lib.sh"
@@ -45,7 +46,9 @@ FAIR_PCT_8X=${FAIR_PCT_8X:-8}
 FAIR_ABS_PCT=${FAIR_ABS_PCT:-10}
 IDLE_PCT=${IDLE_PCT:-1}
 # FAIRNESS=report / LATENCY=report print those figures without asserting
-# them (latency covers the pinned-then-widened task too).
+# them (latency covers the pinned-then-widened task too); =off does not
+# measure them, for CI where bench/vm-fairness and bench/vm-latency report
+# them instead.
 FAIRNESS=${FAIRNESS:-assert}
 LATENCY=${LATENCY:-assert}
 # LAT_MEAN=report prints the mean wakeup latency without asserting it (the
@@ -55,6 +58,21 @@ LAT_X=${LAT_X:-1.5}
 GAP_S=${GAP_S:-12}
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 larger() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
+# lat_miss "AVG P999 MAX" "EEVDF's": prints which figure misses EEVDF's x
+# $LAT_X and succeeds, or fails if none does (the mean not with
+# LAT_MEAN=report).
+lat_miss() {
+  local avg p999 e_avg e_p999
+  read -r avg p999 _ <<< "$1"
+  read -r e_avg e_p999 _ <<< "$2"
+  if [ "$LAT_MEAN" != report ] && ! ge "$(awk -v e="$e_avg" -v x="$LAT_X" 'BEGIN { print e * x }')" "$avg"; then
+    echo "mean $avg us, EEVDF $e_avg us (bar x $LAT_X)"
+  elif ! ge "$(awk -v e="$e_p999" -v x="$LAT_X" 'BEGIN { print e * x }')" "$p999"; then
+    echo "worst (99.9th percentile) $p999 us, EEVDF $e_p999 us (bar x $LAT_X)"
+  else
+    return 1
+  fi
+}
 
 check_fairness() { # cfg per-cpu eevdf-summary
   local got worst_small eevdf_small
@@ -91,15 +109,20 @@ check_fairness() { # cfg per-cpu eevdf-summary
 
 fairness --mix 0 --per-cpu 1 --secs 5 --warmup 1; eevdf_1x=$fair
 echo "EEVDF, $(nproc) hogs: $fair"
-fairness --per-cpu 2 --secs "$SECS"; eevdf_2x=$fair
-echo "EEVDF, 2x: $fair"
-fairness --per-cpu 8 --secs "$SECS"; eevdf_8x=$fair
-echo "EEVDF, 8x: $fair"
-for mode in pinned free; do
-  latency "$SECS" $mode; eval "eevdf_lat_$mode=\$lat"
-  echo "EEVDF: latency ($mode) avg/p99.9/max us $lat"
-done
-echo "EEVDF: pinned 10 s, then widened: $(python3 "$measure_dir/widen.py")"
+if [ "$FAIRNESS" != off ]; then
+  fairness --per-cpu 2 --secs "$SECS"; eevdf_2x=$fair
+  echo "EEVDF, 2x: $fair"
+  fairness --per-cpu 8 --secs "$SECS"; eevdf_8x=$fair
+  echo "EEVDF, 8x: $fair"
+fi
+if [ "$LATENCY" != off ]; then
+  for mode in pinned free; do
+    latency "$SECS" $mode; eval "eevdf_lat_$mode=\$lat"
+    cp /tmp/cyclictest.log "/tmp/lat-eevdf-$mode.log"
+    echo "EEVDF: latency ($mode) avg/p99.9/max us $lat"
+  done
+  echo "EEVDF: pinned 10 s, then widened: $(python3 "$measure_dir/widen.py")"
+fi
 # Bounded waits: the longest a hog went without running at 8x (bench/gaps.py).
 eevdf_gaps=$(python3 "$measure_dir/gaps.py" --per-cpu 8 --secs "$SECS")
 echo "EEVDF, 8x: $eevdf_gaps"
@@ -126,8 +149,10 @@ for cfg in "$@"; do
     fail "$cfg: $idle CPUs idle beside $(nproc) hogs (bar ${IDLE_PCT}% of $(nproc); EEVDF $(field "$eevdf_1x" idle_cpus))"
 
   if [ -z "$ext" ]; then
-    check_fairness "$cfg" 2 "$eevdf_2x"
-    check_fairness "$cfg" 8 "$eevdf_8x"
+    if [ "$FAIRNESS" != off ]; then
+      check_fairness "$cfg" 2 "$eevdf_2x"
+      check_fairness "$cfg" 8 "$eevdf_8x"
+    fi
     # No task comes near the watchdog (20 s): the longest gap between two
     # runs of any hog at 8x, SCHED_IDLE ones included, must stay under
     # $GAP_S s, three fifths of it (README, "Bounded waits": measured
@@ -138,23 +163,41 @@ for cfg in "$@"; do
     echo "$cfg, 8x: $gaps (EEVDF: $(field "$eevdf_gaps" gap_s))"
     ge "$GAP_S" "$(field "$gaps" max_gap_s)" || fail "$cfg: a hog waited $(field "$gaps" max_gap_s) s between runs at 8x"
     for mode in pinned free; do
+      [ "$LATENCY" = off ] && break
       latency "$SECS" $mode
+      cp /tmp/cyclictest.log "/tmp/lat-ours-$mode.log"
       eval "eevdf_lat=\$eevdf_lat_$mode"
       echo "$cfg: latency ($mode) avg/p99.9/max us $lat (EEVDF $eevdf_lat)"
       case "$lat $eevdf_lat" in *'?'*) grep "^#" /tmp/cyclictest.log; fail "$cfg: cyclictest printed no latency" ;; esac
       [ "$LATENCY" = report ] && continue
-      read -r avg p999 _ <<< "$lat"
-      read -r e_avg e_p999 _ <<< "$eevdf_lat"
-      [ "$LAT_MEAN" = report ] ||
-        ge "$(awk -v e="$e_avg" -v x="$LAT_X" 'BEGIN { print e * x }')" "$avg" ||
-        fail "$cfg: mean wakeup latency ($mode) $avg us, EEVDF $e_avg us"
-      ge "$(awk -v e="$e_p999" -v x="$LAT_X" 'BEGIN { print e * x }')" "$p999" ||
-        fail "$cfg: worst (99.9th percentile) wakeup latency ($mode) $p999 us, EEVDF $e_p999 us"
+      lat_miss "$lat" "$eevdf_lat" > /dev/null || continue
+      # One run's 99.9th percentile is the tenth-odd worst of some 10 000
+      # wakeups in the emulator, where a stall of the host delays every
+      # thread at once: EEVDF's own pinned and free figures of one boot
+      # were 64 and 44 ms (CI, 2026-11-30), its mean 4.2 and 5.8 ms in two
+      # boots. So a miss is not yet a verdict: one more run each, EEVDF
+      # and then ours back to back, and the verdict is on both runs of
+      # each taken together (bench/measure.sh, latency_of).
+      echo "$cfg: latency ($mode) $(lat_miss "$lat" "$eevdf_lat"); a second run of EEVDF and of $cfg, judged together with the first"
+      stop_sched
+      latency "$SECS" $mode
+      cp /tmp/cyclictest.log "/tmp/lat-eevdf-$mode-2.log"
+      echo "EEVDF: latency ($mode), run 2: avg/p99.9/max us $lat"
+      # shellcheck disable=SC2086
+      start_sched $cfg
+      latency "$SECS" $mode
+      echo "$cfg: latency ($mode), run 2: avg/p99.9/max us $lat"
+      lat=$(latency_of "/tmp/lat-ours-$mode.log" /tmp/cyclictest.log)
+      eevdf_lat=$(latency_of "/tmp/lat-eevdf-$mode.log" "/tmp/lat-eevdf-$mode-2.log")
+      echo "$cfg: latency ($mode), both runs: avg/p99.9/max us $lat (EEVDF $eevdf_lat)"
+      ! lat_miss "$lat" "$eevdf_lat" > /dev/null || fail "$cfg: latency ($mode) $(lat_miss "$lat" "$eevdf_lat") over two runs"
     done
-    widen=$(python3 "$measure_dir/widen.py")
-    echo "$cfg: pinned 10 s, then widened: $widen"
-    ratio=$(field "$widen" ratio)
-    [ "$LATENCY" = report ] || { ge "$ratio" 0.5 && ge 2 "$ratio"; } || fail "$cfg: the widened task got $ratio of the others' mean share"
+    if [ "$LATENCY" != off ]; then
+      widen=$(python3 "$measure_dir/widen.py")
+      echo "$cfg: pinned 10 s, then widened: $widen"
+      ratio=$(field "$widen" ratio)
+      [ "$LATENCY" = report ] || { ge "$ratio" 0.5 && ge 2 "$ratio"; } || fail "$cfg: the widened task got $ratio of the others' mean share"
+    fi
   fi
   attached_or_fail
   stop_sched
