@@ -13,8 +13,9 @@
 //! - `latency` (bench/vm-latency): mean, 99.9th percentile and worst wakeup
 //!   latency, and each divided by EEVDF's of the same boot (lower is better).
 //! - `imbalance` (bench/vm-imbalance): hog throughput divided by EEVDF's of
-//!   the same boot, geometric mean per balancer mode, on / off; and the
-//!   spread of dispatches across domains.
+//!   the same boot, geometric mean per balancer mode, on / off; the
+//!   spread of dispatches across domains; and the least busy CPU after the
+//!   widening (the guest's own idle time), EEVDF's beside each mode's.
 //!
 //! Where several rows share a label (rounds, boots), the chart draws the
 //! mean named in its title and the min–max of the rows.
@@ -56,7 +57,7 @@ impl Kind {
             Kind::Bench => WORKLOADS.len(),
             Kind::Fairness => 6,
             Kind::Latency => 3,
-            Kind::Imbalance => 4,
+            Kind::Imbalance => 5,
         }
     }
 }
@@ -419,6 +420,27 @@ pub fn imbalance_modes(rows: &[Row]) -> Vec<(String, Option<Spread>)> {
         .collect()
 }
 
+/// vm-imbalance's least busy CPU after the widening, per mode (EEVDF,
+/// then `balancer on`, `balancer off`, ...): the mean over the runs.
+pub fn least_busy(rows: &[Row]) -> Vec<(String, Spread)> {
+    labels(rows)
+        .into_iter()
+        .filter_map(|label| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.label == label)
+                .filter_map(|r| r.figure(4))
+                .collect();
+            let named = if label == "EEVDF" {
+                label
+            } else {
+                format!("balancer {label}")
+            };
+            Some((named, Spread::arithmetic(&v)?))
+        })
+        .collect()
+}
+
 fn imbalance(rows: &[Row]) -> Report {
     let columns = [
         "hog_ops_per_s",
@@ -426,6 +448,7 @@ fn imbalance(rows: &[Row]) -> Report {
         "dispatches_per_domain",
         "spread",
         "migrations",
+        "least_busy_cpu",
     ];
     let csv = csv_rows(columns.map(String::from).into(), rows, |r| {
         let mut cells = vec![r.fields[0].clone(), fixed(ratio_to_eevdf(rows, r, 0), 4)];
@@ -459,12 +482,24 @@ fn imbalance(rows: &[Row]) -> Report {
                 .collect(),
             reference: Some(1.0),
         },
+        Panel {
+            title: "Least busy CPU after the widening (1: no CPU idle): mean, min–max".into(),
+            y_label: "busy fraction".into(),
+            groups: vec!["least busy CPU".into()],
+            series: series(rows, &labels(rows), 1, |r, _| r.figure(4), Spread::arithmetic)
+                .into_iter()
+                .map(|s| if s.label == "EEVDF" { s } else { name(s) })
+                .collect(),
+            reference: Some(1.0),
+        },
     ];
 
     let mut md = String::from(
         "8 CPU hogs started on domain 0 and widened to every CPU (numa-llc, `--domains llc`): hog \
          throughput and its ratio to EEVDF of the same boot, dispatches per domain after the \
-         widening, their spread (max/min) and the balancer's migrations.\n\n",
+         widening, their spread (max/min), the balancer's migrations, and the least busy CPU from \
+         the widening to the end (the guest's idle time: the hogs' throughput also depends on how \
+         the host's cores share out the vCPUs).\n\n",
     );
     let table = md_rows(rows.iter().filter(|r| !r.is_eevdf()), |r| {
         let mut cells = vec![r.fields[0].clone(), fixed(ratio_to_eevdf(rows, r, 0), 2)];
@@ -481,6 +516,7 @@ fn imbalance(rows: &[Row]) -> Report {
             "dispatches per domain",
             "spread",
             "migrations",
+            "least busy CPU",
         ],
         &table,
     );
@@ -503,6 +539,13 @@ fn imbalance(rows: &[Row]) -> Report {
     };
     if let (Some(on), Some(off)) = (g("on"), g("off")) {
         let _ = writeln!(md, "- throughput, balancer on / off: {:.2}", on / off);
+    }
+    for (label, s) in least_busy(rows) {
+        let _ = writeln!(
+            md,
+            "- least busy CPU after the widening, {label}: {:.2} (mean of {} runs)",
+            s.center, s.n
+        );
     }
     Report {
         csv,

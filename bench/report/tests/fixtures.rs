@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bench_report::report::{bench_ratio, build, imbalance_modes, ratio_to_eevdf, Kind, WORKLOADS};
+use bench_report::report::{bench_ratio, build, imbalance_modes, least_busy, ratio_to_eevdf, Kind, WORKLOADS};
 use bench_report::results::{self, Row, Spread};
 
 fn fixture(name: &str) -> PathBuf {
@@ -149,6 +149,20 @@ fn imbalance_means_are_vm_imbalances() {
         assert!(printed.contains(&want), "{want}");
     }
     assert!(printed.contains(&format!("throughput, balancer on / off: {:.2}", on.center / off.center)));
+    // The least busy CPU, per mode, EEVDF first, as the script prints it.
+    let busy = least_busy(&rows);
+    assert_eq!(
+        busy.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        ["EEVDF", "balancer on", "balancer off"]
+    );
+    for (label, s) in &busy {
+        let want = format!(
+            "least busy CPU after the widening, {label}: {:.2} (mean of 2 runs)",
+            s.center
+        );
+        assert!(printed.contains(&want), "{want}");
+    }
+    assert_eq!(two(busy[2].1.center.into()), "0.20");
 
     // The dispatch spread panel leaves out `inf` rather than drawing it.
     let report = build(Kind::Imbalance, &rows);
