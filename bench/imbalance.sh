@@ -80,7 +80,7 @@ for run in "$@"; do
     [ $n -lt $min ] && min=$n; [ $n -gt $max ] && max=$n
   done
   spread=$(awk -v a=$max -v b=$min 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
-  moved=$(newest | jq -er '[.domains[].migrated_out] | add')
+  moved=$(newest | jq -er '[.domains[] | .migrated_out - .evacuated] | add')
   detach
   cp /tmp/imb.log "$OUT/sched-$run.log"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$BOOT" "$run" "$ops" "${disp% }" "$spread" "$moved" \

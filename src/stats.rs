@@ -66,9 +66,11 @@ pub struct DomainStats {
     pub llc_migrations: u64,
     #[stat(desc = "tasks kept in the kernel (restricted affinity, scheduler threads), since attach")]
     pub kernel_enqueues: u64,
-    #[stat(desc = "tasks the balancer moved into the domain, since attach")]
+    #[stat(desc = "tasks moved into the domain by the balancer, or evacuated to it by a starved one, since attach")]
     pub migrated_in: u64,
-    #[stat(desc = "tasks the balancer moved out of the domain, since attach")]
+    #[stat(
+        desc = "tasks moved out of the domain by the balancer, or evacuated while starved (see evacuated), since attach"
+    )]
     pub migrated_out: u64,
     #[stat(desc = "times the worker found its ring buffer to the kernel full (it retries), since attach")]
     pub to_kernel_full: u64,

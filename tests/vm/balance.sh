@@ -44,9 +44,12 @@ sleep 6
 wait_stats
 moved=0
 for d in 0 1 2 3; do
-  out=$(dom_stat $d migrated_out); disp=$(dom_stat $d dispatches); eval "was=\$d0_$d"
-  echo "domain $d: migrated out=$out, dispatches +$((disp - was)) since the widening"
-  moved=$((moved + out))
+  # A domain found starved (src/rescue.rs; in the emulator a vCPU the host
+  # does not run can look so) evacuates tasks: counted in migrated_out too,
+  # but not the balancer's doing.
+  out=$(dom_stat $d migrated_out); evac=$(dom_stat $d evacuated); disp=$(dom_stat $d dispatches); eval "was=\$d0_$d"
+  echo "domain $d: migrated out=$out (evacuated while starved: $evac), dispatches +$((disp - was)) since the widening"
+  moved=$((moved + out - evac))
   [ "$mode" = on ] && { [ "$((disp - was))" -gt 0 ] || fail "domain $d dispatched nothing after the widening"; }
 done
 wait "$hogs" || fail "stress-ng failed"

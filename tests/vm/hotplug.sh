@@ -27,7 +27,7 @@ for p in $(pgrep -P "$hogs"); do taskset -a -p -c 0-$(($(nproc) - 1)) "$p" > /de
 moved=0
 for _ in $(seq 1 10); do
   wait_stats
-  moved=$(stats_line | jq -er '[.domains[].migrated_out] | add') || moved=0
+  moved=$(stats_line | jq -er '[.domains[] | .migrated_out - .evacuated] | add') || moved=0
   [ "$moved" -gt 0 ] && break
 done
 [ "$moved" -gt 0 ] || fail "the balancer moved nothing; the hotplug would not meet it at work"
