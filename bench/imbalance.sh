@@ -10,10 +10,6 @@ set -u
 source "$(dirname "$0")/guest.sh"
 dom0=$("$SCHED" --show-domains --domains llc | awk '$2 == 0 {print $4}')
 ndom=$("$SCHED" --show-domains --domains llc | awk '$1 == "domain" && $2 ~ /^[0-9]+$/' | wc -l)
-# The newest stats object (--stats-format json), and fields of it.
-newest() { grep '^{' /tmp/imb.log | tail -n 1; }
-dom_disp() { newest | jq -er ".domains[\"$1\"].dispatches"; }
-
 # While the hogs run, nothing here starts a process: inside the emulated VM
 # an exec beside CPU hogs takes seconds (the host's 2 cores run the 8 vCPUs
 # and QEMU's file server too). A taskset per hog once took 6 s of a 12 s run
@@ -27,15 +23,16 @@ ncpu=$(nproc)
 rm -f /tmp/imb-nap && mkfifo /tmp/imb-nap
 exec {napfd}<> /tmp/imb-nap
 nap() { read -rt "$1" -u "$napfd" || :; }
-# last_json: sets $json to the newest stats object of /tmp/imb.log.
+# last_json: sets $json to the newest stats object (--stats-format json)
+# of /tmp/imb.log.
 last_json() { local l; json=; while IFS= read -r l; do [[ $l == '{'* ]] && json=$l; done < /tmp/imb.log; }
-# least_busy BEFORE AFTER: of two copies of /proc/stat, the smallest
+# least_busy: of two copies of /proc/stat on stdin, the smallest
 # fraction of the time between them that any CPU was busy (not idle or
 # iowait), 2 decimals. This is the guest's own figure: the hogs' throughput
 # also depends on how the host's cores share out the vCPUs (idle vCPUs give
 # the busy ones host time).
 least_busy() {
-  printf '%s\n%s\n' "$1" "$2" | awk '
+  awk '
     $1 !~ /^cpu[0-9]/ { next }
     { t = 0; for (i = 2; i <= 9; i++) t += $i; idle = $5 + $6 }
     $1 in tot { dt = t - tot[$1]; if (dt > 0) { b = 1 - (idle - idl[$1]) / dt; if (min == "" || b < min) min = b }; next }
@@ -43,7 +40,7 @@ least_busy() {
     END { printf "%.2f", min }'
 }
 
-hogs() { # start 8 hogs on domain 0's CPUs, widen them to every CPU after 2 s; sets $ops, $least, $json
+hogs() { # start 8 hogs on domain 0's CPUs, widen them to every CPU after 2 s; sets $ops, $least, $widened (the stats then)
   local start=${EPOCHREALTIME/./} stat0 stat1 left naptime
   echo "$dom0" > "$cg/cpuset.cpus"
   (echo "$BASHPID" > "$cg/cgroup.procs" && exec stress-ng --temp-path /tmp --cpu 8 --metrics-brief -t "$SECS") > /tmp/imb-stress.log 2>&1 &
@@ -52,14 +49,14 @@ hogs() { # start 8 hogs on domain 0's CPUs, widen them to every CPU after 2 s; s
   echo "0-$((ncpu - 1))" > "$cg/cpuset.cpus"
   mapfile -t stat0 < /proc/stat
   nap 1.2
-  last_json
+  last_json; widened=$json
   # The CPUs' busy time from the widening to half a second before the end.
   left=$(( (start + SECS * 1000000 - 500000 - ${EPOCHREALTIME/./}) / 1000 ))
   printf -v naptime '%d.%03d' $((left / 1000)) $((left % 1000))
   [ "$left" -gt 0 ] && nap "$naptime"
   mapfile -t stat1 < /proc/stat
   wait $hogs
-  least=$(least_busy "$(printf '%s\n' "${stat0[@]}")" "$(printf '%s\n' "${stat1[@]}")")
+  least=$(printf '%s\n' "${stat0[@]}" "${stat1[@]}" | least_busy)
   nap 1.2
   ops=$(awk '/metrc:/ && $4 == "cpu" {print $9}' /tmp/imb-stress.log)
 }
@@ -74,13 +71,14 @@ for run in "$@"; do
   attach /tmp/imb.log --stats-format json "${flags[@]}"
   hogs
   disp="" min=999999999 max=0
+  last_json
   for d in $(seq 0 $((ndom - 1))); do
-    was=$(jq -er ".domains[\"$d\"].dispatches" <<< "$json")
-    n=$(( $(dom_disp "$d") - was )); disp+="$n "
+    q=".domains[\"$d\"].dispatches"
+    n=$(( $(jq -er "$q" <<< "$json") - $(jq -er "$q" <<< "$widened") )); disp+="$n "
     [ $n -lt $min ] && min=$n; [ $n -gt $max ] && max=$n
   done
   spread=$(awk -v a=$max -v b=$min 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
-  moved=$(newest | jq -er '[.domains[] | .migrated_out - .evacuated] | add')
+  moved=$(jq -er '[.domains[] | .migrated_out - .evacuated] | add' <<< "$json")
   detach
   cp /tmp/imb.log "$OUT/sched-$run.log"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$BOOT" "$run" "$ops" "${disp% }" "$spread" "$moved" \

@@ -170,7 +170,7 @@ for cfg in "$@"; do
       echo "$cfg: latency ($mode) avg/p99.9/max us $lat (EEVDF $eevdf_lat)"
       case "$lat $eevdf_lat" in *'?'*) grep "^#" /tmp/cyclictest.log; fail "$cfg: cyclictest printed no latency" ;; esac
       [ "$LATENCY" = report ] && continue
-      lat_miss "$lat" "$eevdf_lat" > /dev/null || continue
+      miss=$(lat_miss "$lat" "$eevdf_lat") || continue
       # One run's 99.9th percentile is the tenth-odd worst of some 10 000
       # wakeups in the emulator, where a stall of the host delays every
       # thread at once: EEVDF's own pinned and free figures of one boot
@@ -178,7 +178,7 @@ for cfg in "$@"; do
       # boots. So a miss is not yet a verdict: one more run each, EEVDF
       # and then ours back to back, and the verdict is on both runs of
       # each taken together (bench/measure.sh, latency_of).
-      echo "$cfg: latency ($mode) $(lat_miss "$lat" "$eevdf_lat"); a second run of EEVDF and of $cfg, judged together with the first"
+      echo "$cfg: latency ($mode) $miss; a second run of EEVDF and of $cfg, judged together with the first"
       stop_sched
       latency "$SECS" $mode
       cp /tmp/cyclictest.log "/tmp/lat-eevdf-$mode-2.log"
@@ -190,7 +190,7 @@ for cfg in "$@"; do
       lat=$(latency_of "/tmp/lat-ours-$mode.log" /tmp/cyclictest.log)
       eevdf_lat=$(latency_of "/tmp/lat-eevdf-$mode.log" "/tmp/lat-eevdf-$mode-2.log")
       echo "$cfg: latency ($mode), both runs: avg/p99.9/max us $lat (EEVDF $eevdf_lat)"
-      ! lat_miss "$lat" "$eevdf_lat" > /dev/null || fail "$cfg: latency ($mode) $(lat_miss "$lat" "$eevdf_lat") over two runs"
+      if miss=$(lat_miss "$lat" "$eevdf_lat"); then fail "$cfg: latency ($mode) $miss over two runs"; fi
     done
     if [ "$LATENCY" != off ]; then
       widen=$(python3 "$measure_dir/widen.py")
