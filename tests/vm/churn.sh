@@ -106,11 +106,21 @@ wait_stats
 wait_stats
 line=$(stats_line)
 echo "once quiet: $line"
-# All from the same object: a later one may count tasks that woke since.
 key() { echo "$line" | jq -er ".$1"; }
-queued=$(key queued); sent=$(key bpf_user_enqueues); got=$(key user_enqueues); failed=$(key bpf_failed_enqueues)
-[ "$queued" = 0 ] || fail "$queued tasks still queued in user space on a quiet machine"
-[ "$sent" = "$got" ] || fail "BPF sent $sent tasks to user space, user space received $got"
+queued=$(key queued); sent=$(key bpf_user_enqueues); failed=$(key bpf_failed_enqueues)
+# A quiet machine still sends a few tasks a second through user space, and
+# one object reads BPF's counters a moment before the workers': a task on
+# its way then looks lost (seen once: 30359 sent, 30358 received, equal
+# again a second later). Lost is what never arrives: all that BPF had sent
+# by one object must have been received by the next, an interval later;
+# and what is queued in user space must not stay there.
+wait_stats
+later=$(stats_line)
+echo "an interval later: $later"
+got=$(echo "$later" | jq -er .user_enqueues)
+[ "$queued" = 0 ] || [ "$(echo "$later" | jq -er .queued)" = 0 ] ||
+  fail "tasks still queued in user space on a quiet machine, over two intervals: $queued, then $(echo "$later" | jq -er .queued)"
+[ "$got" -ge "$sent" ] || fail "BPF had sent $sent tasks to user space, user space received $got by an interval later"
 [ "${failed:-0}" -gt 0 ] || echo "note: the ring buffers never filled (failed=0)"
 echo "scheduler RSS: ${rss_start} KiB after attach, $(rss) KiB at the end; page faults since attach: $(key faults)"
 rmdir "$cg/churn-a" "$cg/churn-b" 2> /dev/null
