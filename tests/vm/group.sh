@@ -15,10 +15,12 @@ sched=$(basename "${SCHED:?SCHED must name the scx-userland binary}")
 
 run() {
   echo "=== scenario: $*"
-  local script=$1 rc
+  local script=$1 rc start=$SECONDS
   shift
   bash "$dir/$script" "$@"
   rc=$?
+  # The time each took is how CI's budget is kept: see tests/vm.rs.
+  echo "--- $script${*:+ $*}: $((SECONDS - start)) s"
   if pgrep -x "$sched" > /dev/null; then
     pkill -INT -x "$sched"
     for _ in $(seq 1 100); do pgrep -x "$sched" > /dev/null || break; sleep 0.1; done
@@ -51,4 +53,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   printf 'FAILED SCENARIO: %s\n' "${failed[@]}"
   exit 1
 fi
-echo "all scenarios passed"
+echo "all scenarios passed in $SECONDS s"
