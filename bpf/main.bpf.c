@@ -147,6 +147,8 @@ struct sul_dom_clock dom_clocks[SUL_MAX_DOMAINS];
 /* What each CPU runs, for wakeup preemption; written by that CPU only. */
 struct cpu_ctx {
 	u64 vtime;		/* the vruntime its task started with */
+	u64 started_at;		/* when it started (ops.running) */
+	u32 weight;		/* its weight, which charges its runtime */
 	bool preemptible;	/* a task user space ordered, not preempted yet */
 } __attribute__((aligned(SUL_CACHELINE)));
 struct cpu_ctx cpu_ctxs[SUL_MAX_CPUS];
@@ -495,19 +497,33 @@ static void enqueue_worker(struct task_struct *p, struct task_ctx *tctx, u64 enq
 
 /*
  * Preempt @cpu's task for a woken task of domain @dom whose vruntime is
- * about @vtime, if @cpu is in @dom and runs a task user space ordered that
- * started more than wakeup_gran_ns of vruntime later. The preempted task
- * goes to user space like any other; the CPU then runs the worker, which
- * puts the woken task first in the domain's DSQ.
+ * about @vtime, if @cpu is in @dom and runs a task user space ordered
+ * whose vruntime now, its runtime so far charged (as EEVDF compares with
+ * the current task's vruntime, brought up to date), is more than
+ * wakeup_gran_ns past @vtime. The preempted task goes to user space like
+ * any other; the CPU then runs the worker, which puts the woken task first
+ * in the domain's DSQ.
+ *
+ * Its vruntime at its start alone is not enough: the clock, which places
+ * the woken task, moves on while it runs (half as fast as time at 2 tasks
+ * per CPU, and in jumps when a late CPU starts a task far ahead). On
+ * numa-llc a fifth of the woken cyclictest threads found the task in front
+ * of them started 18 ms of vruntime behind the clock, about as far as the
+ * sleeper credit places them: not preempted, they waited 16 ms on average
+ * for its slice to end.
  */
 static bool should_preempt(struct task_struct *p, s32 cpu, u32 dom, u64 vtime)
 {
 	struct cpu_ctx *c;
+	u64 ran;
 
 	if (cpu < 0 || cpu >= SUL_MAX_CPUS || dom_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 		return false;
 	c = &cpu_ctxs[cpu];
-	return c->preemptible && (s64)(c->vtime - vtime) > (s64)wakeup_gran_ns;
+	if (!c->preemptible || !c->weight)
+		return false;
+	ran = bpf_ktime_get_ns() - c->started_at;
+	return (s64)(c->vtime + ran * 1024 / c->weight - vtime) > (s64)wakeup_gran_ns;
 }
 
 static bool preempt_cpu_for(struct task_struct *p, s32 cpu, u32 dom, u64 vtime)
@@ -1337,6 +1353,8 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 	}
 	c = &cpu_ctxs[cpu];
 	c->vtime = ordered ? tctx->vruntime : 0;
+	c->started_at = bpf_ktime_get_ns();
+	c->weight = task_weight(p);
 	c->preemptible = ordered;
 }
 
