@@ -105,6 +105,18 @@ const fn sc(script: &'static str, args: &'static [&'static str], pass: &'static 
     Scenario { script, args, pass }
 }
 
+/// Writes a group's whole output to `vm-logs/<test>.log` under
+/// CARGO_TARGET_TMPDIR (target/tmp): libtest shows a passing test's output
+/// to nobody, and the times group.sh prints per scenario are what keeps CI
+/// within its 45 minutes.
+fn keep_log(text: &str) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm-logs");
+    let name = std::thread::current().name().unwrap_or("vm").replace("::", "-");
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join(format!("{name}.log")), text)) {
+        eprintln!("could not keep the VM log in {}: {e}", dir.display());
+    }
+}
+
 /// Runs SCENARIOS in one VM of topology TOPO (tests/vm/group.sh); asserts
 /// that each printed its "PASS <name>" and that the group exited 0.
 fn scenarios(topo: &str, timeout_s: u32, list: &[Scenario]) {
@@ -140,6 +152,7 @@ fn scenarios(topo: &str, timeout_s: u32, list: &[Scenario]) {
     // happens during boot, before the command starts. Such a run is booted
     // again, up to twice; a group that reported a status, pass or fail,
     // never is.
+    let started = std::time::Instant::now();
     let (mut status, mut text) = run_vm(&mut cmd);
     for _ in 0..2 {
         if status.is_some() {
@@ -149,7 +162,9 @@ fn scenarios(topo: &str, timeout_s: u32, list: &[Scenario]) {
         (status, text) = run_vm(&mut cmd);
     }
     let ok = status.is_some_and(|s| s.success());
-    println!("=== {names:?} on {topo}\n{text}");
+    let took = started.elapsed().as_secs();
+    println!("=== {names:?} on {topo}, {took} s\n{text}");
+    keep_log(&format!("{names:?} on {topo}, {took} s\n{text}"));
     let missing: Vec<&str> = list
         .iter()
         .filter(|s| !text.lines().any(|l| l.trim() == s.pass))
