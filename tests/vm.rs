@@ -284,11 +284,11 @@ fn vm_flat_scheduling_quality() {
 /// With several domains the CPUs idle 0.2-0.6% of the time beside one hog
 /// per CPU (EEVDF: 0; `--domains 1` on flat: at most 0.2%), so the idle
 /// bar here is 2%, not 1%. Two known gaps (README, "Known gaps"): shares
-/// follow weights only within each domain; and a
-/// woken task beside 2 hogs per CPU waits behind what its domain's worker
-/// holds, and the worker has only that domain's CPUs (bench/vm-latency,
-/// 2026-11-30: mean 14.4 ms with `--domains llc` against EEVDF's 2.0 ms in
-/// the same boot). Until those gaps are closed, shares and latency are
+/// follow weights only within each domain; and wakeup latency beside 2
+/// hogs per CPU is 2-3 times EEVDF's in a fast boot, with one domain as
+/// with several (bench/vm-latency, 2026-11-30: mean 11.5 ms with
+/// `--domains 1`, 12.4 ms with `llc`, EEVDF 4.3 ms in the same boot).
+/// Until those gaps are closed, shares and latency are
 /// for `bench/vm-fairness` and `bench/vm-latency` to report: measured here
 /// only to be printed, they cost CI time its 45-minute budget cannot spare
 /// (without them the group took 6.3 minutes, 2026-11-30). What is asserted: a pinned hog keeps
