@@ -1321,11 +1321,11 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 	struct task_ctx *tctx = task_ctx_of(p);
 	s32 cpu = bpf_get_smp_processor_id();
 	bool ordered = tctx && tctx->from_user && tctx->vruntime_dom < nr_domains;
+	u64 now = bpf_ktime_get_ns();
 	struct cpu_ctx *c;
 
 	if (ordered) {
 		struct sul_dom_stats *st = stats_of(tctx->vruntime_dom);
-		u64 now = bpf_ktime_get_ns();
 
 		/* Once per decision for a woken task: a task kept alone runs
 		 * again undecided. */
@@ -1353,7 +1353,7 @@ void BPF_STRUCT_OPS(sul_running, struct task_struct *p)
 	}
 	c = &cpu_ctxs[cpu];
 	c->vtime = ordered ? tctx->vruntime : 0;
-	c->started_at = bpf_ktime_get_ns();
+	c->started_at = now;
 	c->weight = task_weight(p);
 	c->preemptible = ordered;
 }

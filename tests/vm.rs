@@ -162,9 +162,9 @@ fn scenarios(topo: &str, timeout_s: u32, list: &[Scenario]) {
         (status, text) = run_vm(&mut cmd);
     }
     let ok = status.is_some_and(|s| s.success());
-    let took = started.elapsed().as_secs();
-    println!("=== {names:?} on {topo}, {took} s\n{text}");
-    keep_log(&format!("{names:?} on {topo}, {took} s\n{text}"));
+    let report = format!("{names:?} on {topo}, {} s\n{text}", started.elapsed().as_secs());
+    println!("=== {report}");
+    keep_log(&report);
     let missing: Vec<&str> = list
         .iter()
         .filter(|s| !text.lines().any(|l| l.trim() == s.pass))

@@ -117,9 +117,9 @@ queued=$(key queued); sent=$(key bpf_user_enqueues); failed=$(key bpf_failed_enq
 wait_stats
 later=$(stats_line)
 echo "an interval later: $later"
-got=$(echo "$later" | jq -er .user_enqueues)
-[ "$queued" = 0 ] || [ "$(echo "$later" | jq -er .queued)" = 0 ] ||
-  fail "tasks still queued in user space on a quiet machine, over two intervals: $queued, then $(echo "$later" | jq -er .queued)"
+got=$(echo "$later" | jq -er .user_enqueues); queued_later=$(echo "$later" | jq -er .queued)
+[ "$queued" = 0 ] || [ "$queued_later" = 0 ] ||
+  fail "tasks still queued in user space on a quiet machine, over two intervals: $queued, then $queued_later"
 [ "$got" -ge "$sent" ] || fail "BPF had sent $sent tasks to user space, user space received $got by an interval later"
 [ "${failed:-0}" -gt 0 ] || echo "note: the ring buffers never filled (failed=0)"
 echo "scheduler RSS: ${rss_start} KiB after attach, $(rss) KiB at the end; page faults since attach: $(key faults)"
