@@ -144,7 +144,8 @@ struct sul_dom_stats {
 	/* Of those, how many left the DSQ: started to run, or were taken off
 	 * it before (an affinity or priority change re-enqueues the task).
 	 * dispatches - taken is what the worker handed out that no CPU has
-	 * taken yet; tasks kept in the kernel are not its to count. */
+	 * taken yet; tasks kept in the kernel are not its to count, and
+	 * debtors count as taken when inserted (main.bpf.c, take_debtor()). */
 	u64 taken;
 	u64 stale;		/* decisions dropped: older enqueue or gone */
 	u64 steals;		/* tasks this domain's CPUs took from another DSQ */
@@ -166,7 +167,13 @@ struct sul_dom_stats {
 	 * last-level cache than the CPU they last ran on: they left their
 	 * cache lines behind. */
 	u64 llc_migrations;
-	u64 pad[7];
+	/* User-space decisions placed more than the least debt bound ahead
+	 * of the clock, queued in the domain's debtor DSQ (main.bpf.c,
+	 * take_debtor()); and of those, how many ran before their vruntime's
+	 * turn because they had waited max_wait_ns. */
+	u64 debtors;
+	u64 overdue;
+	u64 pad[5];
 };
 
 #endif /* __SCX_USERLAND_INTF_H */

@@ -81,6 +81,9 @@ const volatile u64 wakeup_gran_ns = SCX_SLICE_DFL_NS / 4;
 /* The least the debt bound can be (src/vruntime.rs, MIN_DEBT_NS): a task
  * further ahead than this is one user space may push back. */
 const volatile u64 min_debt_ns = 2 * SCX_SLICE_DFL_NS;
+/* The longest a debtor waits in its debtor DSQ before it runs out of its
+ * vruntime's turn (src/vruntime.rs, MAX_DEBTOR_WAIT_NS; take_debtor()). */
+const volatile u64 max_wait_ns = 5000ULL * 1000 * 1000;
 const volatile bool sleeping_workers;
 /* --no-fast-path clears it: every decision then goes through user space. */
 const volatile bool fast_path = true;
@@ -574,6 +577,110 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
 	preempt_for(p, dom, vtime);
 }
 
+/*
+ * Debtors: user-space decisions placed further ahead of their domain's clock
+ * than the least debt bound (min_debt_ns). Only light tasks get there (nice
+ * 19, SCHED_IDLE: one tick past a 1 ms slice charges them 0.3-3 s of
+ * vruntime, which user space clamps to its debt bound; a nice-5 task now
+ * and then), and new ones half a light slice ahead.
+ *
+ *   DSQ dom           (vtime) ◀── decisions within min_debt_ns of the clock
+ *   DSQ DEBT_DSQ(dom) (vtime) ◀── debtors
+ *
+ *   a CPU of dom takes: the first debtor (in vruntime order) whose vruntime
+ *   is not after DSQ dom's head, or that has waited max_wait_ns; else DSQ
+ *   dom's head; else the first debtor rather than idle.
+ *
+ * Without the wait limit this is the order of one vtime DSQ: a debtor
+ * waited until the clock moved up to it, and the clock's speed is a guess
+ * made when it was placed (user space's debt bound): a SCHED_IDLE hog
+ * charged while the machine was quiet (the clock fast) and then overtaken
+ * by 32 hogs waited 13.9 s in CI, and another 20.8 s, which made the
+ * kernel's watchdog unload us; 18.6 and 19.7 s in a VM run. A wait measured
+ * in wall-clock time does not depend on that guess. A debtor run at its
+ * turn, or because nothing else of its domain waits, moves the clock as any
+ * task does; one run before its turn because it waited long does not: it
+ * would hand its whole lead to every waiting task.
+ */
+#define DEBT_DSQ(dom) ((u64)SUL_MAX_DOMAINS + (dom))
+/* How many debtors a CPU looks at for one that waited too long. They are
+ * in vruntime order, which is about the order they came in (each was
+ * placed near the debt bound of the clock of its time). */
+#define DEBT_SCAN 8
+
+static __always_inline bool is_debtor(u32 dom, u64 vtime)
+{
+	return (s64)(vtime - clock_of(dom)) > (s64)min_debt_ns;
+}
+
+/* Tasks that wait in domain @dom's DSQs. */
+static __always_inline s32 dsq_depth(u32 dom)
+{
+	return scx_bpf_dsq_nr_queued(dom) + scx_bpf_dsq_nr_queued(DEBT_DSQ(dom));
+}
+
+/* The vtime of the head of DSQ @dsq; false if it is empty. */
+static bool dsq_head_vtime(u64 dsq, u64 *vtime)
+{
+	struct bpf_iter_scx_dsq it;
+	struct task_struct *p;
+	bool found = false;
+
+	bpf_iter_scx_dsq_new(&it, dsq, 0);
+	p = bpf_iter_scx_dsq_next(&it);
+	if (p) {
+		*vtime = p->scx.dsq_vtime;
+		found = true;
+	}
+	bpf_iter_scx_dsq_destroy(&it);
+	return found;
+}
+
+/*
+ * Moves to CPU @cpu's local DSQ a debtor of domain @dom that may run there:
+ * with @any, the first; else the first whose turn has come (its vruntime
+ * not after DSQ dom's head) or that has waited max_wait_ns, among the
+ * first DEBT_SCAN.
+ */
+static bool take_debtor(u32 dom, s32 cpu, bool any)
+{
+	u64 dsq = DEBT_DSQ(dom), front = 0, now;
+	struct bpf_iter_scx_dsq it;
+	struct task_struct *p;
+	struct task_ctx *tctx;
+	bool moved = false, early = false, has_front;
+	u32 i;
+
+	if (!scx_bpf_dsq_nr_queued(dsq))
+		return false;
+	if (any)
+		return sul_dsq_move_to_local(dsq);
+	has_front = dsq_head_vtime(dom, &front);
+	now = bpf_ktime_get_ns();
+	bpf_iter_scx_dsq_new(&it, dsq, 0);
+	for (i = 0; i < DEBT_SCAN; i++) {
+		p = bpf_iter_scx_dsq_next(&it);
+		if (!p)
+			break;
+		tctx = task_ctx_of(p);
+		if (!tctx || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		early = has_front && (s64)(p->scx.dsq_vtime - front) > 0;
+		if (early && now - tctx->decided_at < max_wait_ns)
+			continue;
+		moved = sul_dsq_move(&it, p, SCX_DSQ_LOCAL, 0);
+		/* Run before its turn, its vruntime is not the front's. It
+		 * starts on this CPU once we return, so this is in time. */
+		if (moved && early)
+			tctx->moves_clock = false;
+		break;
+	}
+	bpf_iter_scx_dsq_destroy(&it);
+	if (moved && early)
+		__sync_fetch_and_add(&stats_of(dom)->overdue, 1);
+	return moved;
+}
+
 /* Every decision domain @dom's worker sent has been drained into its DSQ. */
 static bool decisions_drained(u32 dom)
 {
@@ -657,7 +764,7 @@ static bool user_space_behind(u32 dom, u64 vtime)
  */
 static bool domain_quiet(u32 dom)
 {
-	return !scx_bpf_dsq_nr_queued(dom) && user_space_idle(dom);
+	return !dsq_depth(dom) && user_space_idle(dom);
 }
 
 /* @p's vruntime plus its runtime since its last charge, as user space
@@ -1091,10 +1198,20 @@ static long drain_one(struct bpf_dynptr *dynptr, void *data)
 	slice = slice > max_slice_ns ? max_slice_ns : slice;
 	tctx->slice = slice;
 	tctx->decided_at = bpf_ktime_get_ns();
-	/* Before the insert, which a CPU may take from once we return. */
-	tctx->awaiting_dom = dom;
-	/* vtime order: the order user space decided survives the DSQ. */
-	sul_dsq_insert_vtime(p, dom, slice, d.vruntime, 0);
+	if (is_debtor(dom, d.vruntime)) {
+		/* Not a decision the worker waits for a CPU to take: counted
+		 * as taken, so that its budget (several domains) and whether
+		 * BPF runs it again do not wait on a light task's turn. */
+		tctx->awaiting_dom = SUL_NO_DOMAIN;
+		__sync_fetch_and_add(&stats_of(dom)->taken, 1);
+		sul_dsq_insert_vtime(p, DEBT_DSQ(dom), slice, d.vruntime, 0);
+		__sync_fetch_and_add(&stats_of(dom)->debtors, 1);
+	} else {
+		/* Before the insert, which a CPU may take from once we return. */
+		tctx->awaiting_dom = dom;
+		/* vtime order: the order user space decided survives the DSQ. */
+		sul_dsq_insert_vtime(p, dom, slice, d.vruntime, 0);
+	}
 	bpf_task_release(p);
 	ctx->inserted++;
 
@@ -1207,7 +1324,7 @@ static bool rescue(u32 dom)
 		__sync_fetch_and_add(&stats_of(s)->rescued, 1);
 		return true;
 	}
-	if (sul_dsq_move_to_local(s)) {
+	if (sul_dsq_move_to_local(s) || take_debtor(s, bpf_get_smp_processor_id(), true)) {
 		__sync_fetch_and_add(&stats_of(s)->rescued, 1);
 		return true;
 	}
@@ -1222,7 +1339,7 @@ static long steal_one(u32 i, void *data)
 
 	if (other >= nr_domains)
 		return 1;
-	if (!sul_dsq_move_to_local(other))
+	if (!sul_dsq_move_to_local(other) && !take_debtor(other, bpf_get_smp_processor_id(), true))
 		return 0;
 	__sync_fetch_and_add(&stats_of(sc->dom)->steals, 1);
 	sc->stolen = true;
@@ -1259,7 +1376,7 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	/* Tasks wait in user space and none of the worker's decisions is
 	 * left for a CPU to take: the worker must hand out more. */
 	if (worker_wanted(dom) && release_worker(dom, dom)) {
-		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted;
+		waiting = dsq_depth(dom) + dctx.inserted;
 		goto kick;
 	}
 
@@ -1273,16 +1390,18 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	 * N idle CPUs at once.
 	 */
 	if (dctx.inserted) {
-		waiting = scx_bpf_dsq_nr_queued(dom) + dctx.inserted - 1;
+		waiting = dsq_depth(dom) + dctx.inserted - 1;
 		goto kick;
 	}
 
 	if (rescue(dom))
 		return;
 
-	if (sul_dsq_move_to_local(dom)) {
+	/* A debtor whose turn has come, else the least vruntime, else any
+	 * debtor rather than idle. */
+	if (take_debtor(dom, cpu, false) || sul_dsq_move_to_local(dom) || take_debtor(dom, cpu, true)) {
 		/* No CPU idles beside a task waiting here: one for each. */
-		waiting = scx_bpf_dsq_nr_queued(dom);
+		waiting = dsq_depth(dom);
 		goto kick;
 	}
 	bpf_loop(nr_domains < SUL_MAX_DOMAINS ? nr_domains : SUL_MAX_DOMAINS, steal_one, &sc, 0);
@@ -1459,7 +1578,7 @@ static long watch_one(u32 d, void *data)
 
 	if (d >= nr_domains)
 		return 1;
-	waiting = nr_queued_of(d) || dom_workers[DOM(d)].needed || decisions_waiting(d) || scx_bpf_dsq_nr_queued(d) > 0;
+	waiting = nr_queued_of(d) || dom_workers[DOM(d)].needed || decisions_waiting(d) || dsq_depth(d) > 0;
 	if (!waiting)
 		waiting_since[DOM(d)] = 0;
 	else if (!waiting_since[DOM(d)])
@@ -1503,6 +1622,8 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(sul_init)
 
 	for (d = 0; d < SUL_MAX_DOMAINS && d < nr_domains; d++) {
 		ret = scx_bpf_create_dsq(d, -1);
+		if (!ret)
+			ret = scx_bpf_create_dsq(DEBT_DSQ(d), -1);
 		if (ret)
 			return ret;
 		mask = bpf_cpumask_create();

@@ -289,6 +289,7 @@ fn fill_rodata(open: &mut OpenMainSkel, opts: &LoadOptions, nr_possible: usize) 
     rodata.starve_grace_ns = crate::rescue::GRACE_NS;
     rodata.wakeup_gran_ns = crate::vruntime::WAKEUP_GRAN_NS;
     rodata.min_debt_ns = crate::vruntime::MIN_DEBT_NS;
+    rodata.max_wait_ns = crate::vruntime::MAX_DEBTOR_WAIT_NS;
     // In partial mode the workers are not SCHED_EXT tasks, so BPF cannot
     // hold and release them: they sleep in epoll and BPF wakes them.
     rodata.sleeping_workers = opts.partial;

@@ -141,6 +141,10 @@ pub struct Stats {
     pub llc_migrations: u64,
     #[stat(desc = "running tasks preempted for a woken task, since attach (`preempts`)")]
     pub preempts: u64,
+    #[stat(desc = "decisions placed past the least debt bound (nice 19, SCHED_IDLE), queued apart, since attach")]
+    pub debtors: u64,
+    #[stat(desc = "of those, run before their vruntime's turn because they had waited 5 s, since attach (`overdue`)")]
+    pub overdue: u64,
     #[stat(desc = "BPF heartbeat timer runs (every 250 ms while attached)")]
     pub heartbeats: u64,
     #[stat(desc = "page faults of the scheduling threads (workers, balancer) since attach; expected 0")]
@@ -397,6 +401,8 @@ impl Stats {
             steals: k.steals,
             llc_migrations: k.llc_migrations,
             preempts: k.preempts,
+            debtors: k.debtors,
+            overdue: k.overdue,
             heartbeats: later.heartbeats,
             faults,
             wait_user_us: mean_us(dk.wait_user_ns),
@@ -422,7 +428,7 @@ impl Stats {
         let _ = write!(
             out,
             "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} direct={} | user space: enqueues={} dispatches={} \
-             stale={} queued={} | steals={} xllc={} preempts={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
+             stale={} queued={} | steals={} xllc={} preempts={} overdue={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
             self.bpf_kernel_enqueues,
             self.bpf_user_enqueues,
             self.bpf_failed_enqueues,
@@ -437,6 +443,7 @@ impl Stats {
             self.steals,
             self.llc_migrations,
             self.preempts,
+            self.overdue,
             self.heartbeats,
             self.faults,
             self.wait_user_us,

@@ -53,6 +53,14 @@
 //!   a little more than its weight share rather than coming near the
 //!   watchdog. It never bites below 2 * SLICE, one ordinary nice-0 slice
 //!   beyond the front.
+//! - *Waits in wall-clock time*: the debt bound turns into a wait only as
+//!   fast as the clock moves, and the speed it was computed from can be
+//!   wrong by the time the task waits: a SCHED_IDLE hog charged while the
+//!   machine was quiet, then overtaken by 32 hogs, waited 13.9 s and once
+//!   20.8 s in CI, and the watchdog unloaded us. So BPF queues every task
+//!   placed past MIN_DEBT apart (its domain's debtor DSQ) and runs each
+//!   when its turn comes or once it has waited MAX_DEBTOR_WAIT_NS, a
+//!   quarter of the watchdog's timeout, whichever is first.
 //! - *New tasks* start half a slice behind the front, as CFS's START_DEBIT
 //!   did: a fork storm cannot push the tasks already waiting further back
 //!   than that, and a new task still runs within one round.
@@ -83,6 +91,11 @@ pub const WATCHDOG_TIMEOUT_MS: u32 = 20_000;
 /// The longest a task should wait for its turn because of its vruntime
 /// (the measured waits run 2-4 times longer: see the module doc).
 pub const MAX_WAIT_NS: u64 = WATCHDOG_TIMEOUT_MS as u64 * 1_000_000 / 8;
+/// The longest a task placed past the least debt bound (a debtor: nice 19,
+/// SCHED_IDLE) waits before BPF runs it out of its vruntime's turn
+/// (bpf/main.bpf.c, take_debtor): a quarter of the watchdog's timeout, in
+/// wall-clock time, which the debt bound alone cannot promise (module doc).
+pub const MAX_DEBTOR_WAIT_NS: u64 = WATCHDOG_TIMEOUT_MS as u64 * 1_000_000 / 4;
 /// The debt bound never goes below this.
 pub const MIN_DEBT_NS: u64 = 2 * SLICE_NS;
 

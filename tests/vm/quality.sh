@@ -55,7 +55,7 @@ LATENCY=${LATENCY:-assert}
 # worst, at the 99.9th percentile, is still asserted): README, Known gaps.
 LAT_MEAN=${LAT_MEAN:-assert}
 LAT_X=${LAT_X:-1.5}
-GAP_S=${GAP_S:-12}
+GAP_S=${GAP_S:-8}
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 larger() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 # lat_miss "AVG P999 MAX" "EEVDF's": prints which figure misses EEVDF's x
@@ -155,10 +155,11 @@ for cfg in "$@"; do
     fi
     # No task comes near the watchdog (20 s): the longest gap between two
     # runs of any hog at 8x, SCHED_IDLE ones included, must stay under
-    # $GAP_S s, three fifths of it (README, "Bounded waits": measured
-    # 6.9-11.1 s over 20 s since the wakeup fast path, 4.7-8.2 s before).
-    # EEVDF, which has no watchdog, is printed beside it: in the emulator
-    # its SCHED_IDLE hogs wait about 19 s.
+    # $GAP_S s, two fifths of it. BPF runs a debtor that waited 5 s
+    # (bpf/main.bpf.c, take_debtor); measured 2.6-2.9 s since (README,
+    # "Bounded waits"), 7.6-19.7 s before, and 13.9 s and a watchdog exit
+    # in CI. EEVDF, which has no watchdog, is printed beside it: in the
+    # emulator its SCHED_IDLE hogs wait about 19 s.
     gaps=$(python3 "$measure_dir/gaps.py" --per-cpu 8 --secs "$SECS")
     echo "$cfg, 8x: $gaps (EEVDF: $(field "$eevdf_gaps" gap_s))"
     ge "$GAP_S" "$(field "$gaps" max_gap_s)" || fail "$cfg: a hog waited $(field "$gaps" max_gap_s) s between runs at 8x"
