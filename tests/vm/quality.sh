@@ -156,7 +156,7 @@ for cfg in "$@"; do
     # No task comes near the watchdog (20 s): the longest gap between two
     # runs of any hog at 8x, SCHED_IDLE ones included, must stay under
     # $GAP_S s, two fifths of it. BPF runs a debtor that waited 5 s
-    # (bpf/main.bpf.c, take_debtor); measured 2.6-2.9 s since (README,
+    # (bpf/main.bpf.c, take_debtor); measured 2.4-3.2 s since (README,
     # "Bounded waits"), 7.6-19.7 s before, and 13.9 s and a watchdog exit
     # in CI. EEVDF, which has no watchdog, is printed beside it: in the
     # emulator its SCHED_IDLE hogs wait about 19 s.
