@@ -168,10 +168,16 @@ impl RunQueue {
     }
 
     pub fn remove(&mut self, pid: Pid) -> Option<QueuedTask> {
-        let key = self.by_pid.remove(&pid)?;
+        let key = *self.by_pid.get(&pid)?;
         let t = self.tasks.remove(&key)?;
-        self.queued_weight -= u64::from(t.weight.get());
+        self.forget(&t);
         Some(t)
+    }
+
+    /// Drops what the queue knows of `t`, just taken out of `tasks`.
+    fn forget(&mut self, t: &QueuedTask) {
+        self.by_pid.remove(&t.pid);
+        self.queued_weight -= u64::from(t.weight.get());
     }
 
     /// Hands out up to `max` tasks in vruntime order. `send` returns false
@@ -184,8 +190,7 @@ impl RunQueue {
                 break;
             }
             let t = entry.remove();
-            self.by_pid.remove(&t.pid);
-            self.queued_weight -= u64::from(t.weight.get());
+            self.forget(&t);
             sent += 1;
         }
         sent
@@ -206,8 +211,7 @@ impl RunQueue {
                 break;
             }
             let t = entry.remove();
-            self.by_pid.remove(&t.pid);
-            self.queued_weight -= u64::from(t.weight.get());
+            self.forget(&t);
             sent += 1;
         }
         sent
