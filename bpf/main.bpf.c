@@ -587,26 +587,33 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
  *   DSQ dom           (vtime) ◀── decisions within min_debt_ns of the clock
  *   DSQ DEBT_DSQ(dom) (vtime) ◀── debtors
  *
- *   a CPU of dom takes: the first debtor (in vruntime order) whose vruntime
- *   is not after DSQ dom's head, or that has waited max_wait_ns; else DSQ
- *   dom's head; else the first debtor rather than idle.
+ *   a CPU of dom takes: the first debtor if its vruntime is not after DSQ
+ *   dom's head (its turn: the order of one vtime DSQ); else, at most every
+ *   DEBT_SCAN_NS per domain, the first debtor that has waited max_wait_ns;
+ *   else DSQ dom's head; else the first debtor rather than idle.
  *
- * Without the wait limit this is the order of one vtime DSQ: a debtor
- * waited until the clock moved up to it, and the clock's speed is a guess
- * made when it was placed (user space's debt bound): a SCHED_IDLE hog
- * charged while the machine was quiet (the clock fast) and then overtaken
- * by 32 hogs waited 13.9 s in CI, and another 20.8 s, which made the
- * kernel's watchdog unload us; 18.6 and 19.7 s in a VM run. A wait measured
- * in wall-clock time does not depend on that guess. A debtor run at its
- * turn, or because nothing else of its domain waits, moves the clock as any
- * task does; one run before its turn because it waited long does not: it
- * would hand its whole lead to every waiting task.
+ * In one vtime DSQ a debtor waited until the clock moved up to it, and the
+ * clock's speed is a guess made when it was placed (user space's debt
+ * bound): a SCHED_IDLE hog charged while the machine was quiet (the clock
+ * fast) and then overtaken by 32 hogs waited 13.9 s in CI, and another
+ * 20.8 s, which made the kernel's watchdog unload us; 18.6 and 19.7 s in a
+ * VM run. A wait measured in wall-clock time does not depend on that
+ * guess. The search for a debtor that waited too long goes through the
+ * whole DSQ (up to DEBT_SCAN_MAX): one placed far ahead when the bound was
+ * large sorts behind every debtor placed since (looking at the first 8
+ * only, one waited 23.5 s on numa-llc in CI). It runs a few times a second
+ * per domain, not at every dispatch. A debtor run at its turn, or because
+ * nothing else of its domain waits, moves the clock as any task does; one
+ * run before its turn because it waited long does not: it would hand its
+ * whole lead to every waiting task.
  */
 #define DEBT_DSQ(dom) ((u64)SUL_MAX_DOMAINS + (dom))
-/* How many debtors a CPU looks at for one that waited too long. They are
- * in vruntime order, which is about the order they came in (each was
- * placed near the debt bound of the clock of its time). */
-#define DEBT_SCAN 8
+#define DEBT_SCAN_NS (100ULL * 1000 * 1000)
+#define DEBT_SCAN_MAX 256
+
+/* When each domain's debtors were last searched for one that waited too
+ * long (take_debtor()); a lost race costs one search more. */
+static u64 debt_scanned_at[SUL_MAX_DOMAINS];
 
 static __always_inline bool is_debtor(u32 dom, u64 vtime)
 {
@@ -636,49 +643,58 @@ static bool dsq_head_vtime(u64 dsq, u64 *vtime)
 	return found;
 }
 
-/*
- * Moves to CPU @cpu's local DSQ a debtor of domain @dom that may run there:
- * with @any, the first; else the first whose turn has come (its vruntime
- * not after DSQ dom's head) or that has waited max_wait_ns, among the
- * first DEBT_SCAN.
- */
-static bool take_debtor(u32 dom, s32 cpu, bool any)
+/* Moves to CPU @cpu's local DSQ the first debtor of domain @dom that may
+ * run there and has waited max_wait_ns; it runs before its turn. */
+static bool take_overdue(u32 dom, s32 cpu)
 {
-	u64 dsq = DEBT_DSQ(dom), front = 0, now;
+	u64 now = bpf_ktime_get_ns();
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
 	struct task_ctx *tctx;
-	bool moved = false, early = false, has_front;
+	bool moved = false;
 	u32 i;
 
-	if (!scx_bpf_dsq_nr_queued(dsq))
+	if (now - debt_scanned_at[DOM(dom)] < DEBT_SCAN_NS)
 		return false;
-	if (any)
-		return sul_dsq_move_to_local(dsq);
-	has_front = dsq_head_vtime(dom, &front);
-	now = bpf_ktime_get_ns();
-	bpf_iter_scx_dsq_new(&it, dsq, 0);
-	for (i = 0; i < DEBT_SCAN; i++) {
+	debt_scanned_at[DOM(dom)] = now;
+	bpf_iter_scx_dsq_new(&it, DEBT_DSQ(dom), 0);
+	for (i = 0; i < DEBT_SCAN_MAX; i++) {
 		p = bpf_iter_scx_dsq_next(&it);
 		if (!p)
 			break;
 		tctx = task_ctx_of(p);
-		if (!tctx || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-			continue;
-		early = has_front && (s64)(p->scx.dsq_vtime - front) > 0;
-		if (early && now - tctx->decided_at < max_wait_ns)
+		if (!tctx || now - tctx->decided_at < max_wait_ns || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		moved = sul_dsq_move(&it, p, SCX_DSQ_LOCAL, 0);
-		/* Run before its turn, its vruntime is not the front's. It
-		 * starts on this CPU once we return, so this is in time. */
-		if (moved && early)
+		/* It starts on this CPU once we return, so this is in time. */
+		if (moved)
 			tctx->moves_clock = false;
 		break;
 	}
 	bpf_iter_scx_dsq_destroy(&it);
-	if (moved && early)
+	if (moved) {
 		__sync_fetch_and_add(&stats_of(dom)->overdue, 1);
+		/* Look again at the next call: more may be overdue. */
+		debt_scanned_at[DOM(dom)] = 0;
+	}
 	return moved;
+}
+
+/*
+ * Moves a debtor of domain @dom to CPU @cpu's local DSQ: with @any, the
+ * first that may run there; else the first if its turn has come, or one
+ * that has waited max_wait_ns.
+ */
+static bool take_debtor(u32 dom, s32 cpu, bool any)
+{
+	u64 dsq = DEBT_DSQ(dom), front, first;
+
+	if (!scx_bpf_dsq_nr_queued(dsq))
+		return false;
+	if (any || !dsq_head_vtime(dom, &front) ||
+	    (dsq_head_vtime(dsq, &first) && (s64)(first - front) <= 0))
+		return sul_dsq_move_to_local(dsq);
+	return take_overdue(dom, cpu);
 }
 
 /* Every decision domain @dom's worker sent has been drained into its DSQ. */

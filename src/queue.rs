@@ -196,27 +196,6 @@ impl RunQueue {
         sent
     }
 
-    /// Hands out every task placed further ahead of the clock than the
-    /// least debt bound (a debtor: nice 19, SCHED_IDLE), last first,
-    /// whatever the budget. BPF holds debtors apart and runs each when its
-    /// turn comes or once it has waited `MAX_DEBTOR_WAIT_NS`, a wall-clock
-    /// bound this queue cannot give: here a debtor waits until everything
-    /// placed before it has left, however slowly the clock moves meanwhile.
-    /// `send` returns false when the channel is full.
-    pub fn dispatch_debtors(&mut self, mut send: impl FnMut(&QueuedTask) -> bool) -> usize {
-        let bound = Vruntime(self.clock.0.saturating_add(vruntime::MIN_DEBT_NS));
-        let mut sent = 0;
-        while let Some(entry) = self.tasks.last_entry() {
-            if entry.get().vruntime <= bound || !send(entry.get()) {
-                break;
-            }
-            let t = entry.remove();
-            self.forget(&t);
-            sent += 1;
-        }
-        sent
-    }
-
     /// Queued tasks, lowest vruntime first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &QueuedTask> {
         self.tasks.values()
@@ -315,37 +294,6 @@ mod tests {
         q.enqueue(&arrival(2, 2, 0, 1024), None);
         let v: Vec<(i32, u64)> = q.iter().map(|t| (t.pid.0, t.vruntime.0)).collect();
         assert_eq!(v, [(1, 80_000_000), (2, 110_000_000)]);
-    }
-
-    #[test]
-    fn debtors_leave_whatever_the_budget() {
-        let mut q = RunQueue::with_capacity(8);
-        q.advance_clock(Vruntime(1_000_000_000));
-        q.set_max_debt(2_000_000_000);
-        // A SCHED_IDLE task that ran 4 ms is charged 1.4 s: a debtor; so
-        // is a new one (half its 341 ms vslice ahead). A nice-0 task that
-        // ran a slice lands 20 ms ahead, within the least debt bound.
-        q.enqueue(&arrival(1, 1, 4_000_000, 3), Some(q.clock()));
-        q.enqueue(&arrival(2, 2, 0, 3), None);
-        q.enqueue(&arrival(3, 3, 20_000_000, 1024), Some(q.clock()));
-        q.enqueue(&arrival(4, 4, 40_000_000, 1024), Some(q.clock()));
-        let mut sent = Vec::new();
-        assert_eq!(
-            q.dispatch_debtors(|t| {
-                sent.push(t.pid.0);
-                true
-            }),
-            2
-        );
-        assert_eq!(sent, [1, 2], "the furthest ahead first");
-        assert_eq!(q.len(), 2);
-        assert_eq!(q.queued_weight(), 2048);
-        // Exactly at the bound is not a debt: pid 4 is 40 ms ahead.
-        assert_eq!(q.dispatch_debtors(|_| true), 0);
-        // A full channel keeps the debtor queued.
-        q.enqueue(&arrival(5, 5, 4_000_000, 3), Some(q.clock()));
-        assert_eq!(q.dispatch_debtors(|_| false), 0);
-        assert_eq!(q.len(), 3);
     }
 
     #[test]

@@ -60,7 +60,9 @@
 //!   20.8 s in CI, and the watchdog unloaded us. So BPF queues every task
 //!   placed past MIN_DEBT apart (its domain's debtor DSQ) and runs each
 //!   when its turn comes or once it has waited MAX_DEBTOR_WAIT_NS, a
-//!   quarter of the watchdog's timeout, whichever is first.
+//!   quarter of the watchdog's timeout, whichever is first. (With several
+//!   domains a task waits in its worker's queue before that, where only
+//!   the debt bound applies: README, Known gaps.)
 //! - *New tasks* start half a slice behind the front, as CFS's START_DEBIT
 //!   did: a fork storm cannot push the tasks already waiting further back
 //!   than that, and a new task still runs within one round.

@@ -79,7 +79,8 @@ pub trait DomainChannel {
     fn yield_cpu(&mut self);
     /// Decisions handed to the kernel that no CPU has taken yet: still in
     /// the channel, or waiting in a DSQ (tasks kept in the kernel are not
-    /// counted, nor debtors: see `RunQueue::dispatch_debtors`).
+    /// counted, nor light tasks BPF holds apart: bpf/main.bpf.c,
+    /// take_debtor).
     fn kernel_backlog(&self) -> u64;
     /// The domain's vruntime clock, as the kernel last advanced it.
     fn clock(&self) -> Vruntime;
@@ -243,22 +244,13 @@ impl<C: DomainChannel> Worker<C> {
             Some(limit) => (limit.saturating_sub(self.chan.kernel_backlog()) as usize).min(self.batch),
         };
         let held_back = budget < self.batch;
-        let limited = self.backlog_limit.is_some();
         let chan = &mut self.chan;
         let mut full = false;
-        let mut send = |t: &QueuedTask| {
+        let sent = self.queue.dispatch_batch(budget, |t| {
             let ok = chan.send(&t.dispatch_from(dom));
             full = !ok;
             ok
-        };
-        // Debtors go whatever the budget: only BPF bounds their wait in
-        // wall-clock time (RunQueue::dispatch_debtors). With one domain
-        // the full batch below takes them anyway.
-        let mut sent = 0;
-        if limited {
-            sent += self.queue.dispatch_debtors(&mut send);
-        }
-        sent += self.queue.dispatch_batch(budget, &mut send);
+        });
         self.publish(sent as u64, full);
 
         // Partial mode: BPF cannot hold us, so wait for arrivals instead of
@@ -531,32 +523,6 @@ mod tests {
         w.chan.backlog = 0;
         w.step();
         assert_eq!(w.chan.sent.len(), 5);
-    }
-
-    #[test]
-    fn with_several_domains_debtors_go_whatever_the_budget() {
-        let mut chan = FakeChannel {
-            room: 100,
-            backlog: 5,
-            ..Default::default()
-        };
-        // Two SCHED_IDLE tasks new to us (placed half their 341 ms vslice
-        // ahead of the clock) and two nice-0 ones; the kernel holds more
-        // than the domain's CPUs need.
-        for pid in 1..=4 {
-            let mut a = arrival(pid, 0, None, 0);
-            if pid > 2 {
-                a.weight = Weight::new(3);
-            }
-            chan.incoming.push_back(a);
-        }
-        let (mut w, states) = worker_with(0, chan, 8, Some(3));
-        w.step();
-        let sent: Vec<i32> = w.chan.sent.iter().map(|d| d.pid.0).collect();
-        assert_eq!(sent.len(), 2, "only the debtors: {sent:?}");
-        assert!(sent.iter().all(|&p| p > 2), "{sent:?}");
-        assert_eq!(states[0].queued.load(Ordering::Relaxed), 2);
-        assert_eq!(states[0].dispatched.load(Ordering::Relaxed), 2);
     }
 
     #[test]
