@@ -25,10 +25,15 @@ whose expected share is at least --big of a CPU: the tiny shares of nice 19
 and SCHED_IDLE (a few ms of CPU over the run) are measured at the emulator's
 resolution, so their bar is EEVDF's figure in the same boot (see README).
 Jain's index is over actual/expected (1.0 = every task got exactly its share).
+
+--combine LOG... measures nothing: it reads the logs of earlier runs of the
+same mix and reports them as one run as long as all of them together (a
+second run judged with the first: tests/vm/quality.sh).
 """
 
 import argparse
 import os
+import re
 import signal
 import sys
 import time
@@ -117,20 +122,11 @@ def schedstat(pid):
         return int(run), int(runs)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mix", default="-5,0,5,19,idle", help="nice levels (or idle), cycled")
-    ap.add_argument("--per-cpu", type=int, default=2, help="tasks per CPU (2: 2x overcommit)")
-    ap.add_argument("--secs", type=float, default=20)
-    ap.add_argument("--warmup", type=float, default=2)
-    ap.add_argument("--ext", action="store_true", help="run the hogs as SCHED_EXT (for --partial)")
-    ap.add_argument("--big", type=float, default=0.1, help="share (CPUs) that counts as big")
-    args = ap.parse_args()
-
+def measure(args):
+    """Runs the hogs; returns (levels, actual CPUs, runs, {cpu: idle}, wall s)."""
     allowed = os.sched_getaffinity(0)
-    cpus = len(allowed)
     mix = args.mix.split(",")
-    levels = [mix[i % len(mix)] for i in range(args.per_cpu * cpus)]
+    levels = [mix[i % len(mix)] for i in range(args.per_cpu * len(allowed))]
     pids = []
     for level in levels:
         pid = os.fork()
@@ -151,11 +147,52 @@ def main():
             os.kill(p, signal.SIGTERM)
         for p in pids:
             os.waitpid(p, 0)
-
-    weights = [weight_of(l) for l in levels]
-    expected = expected_shares(weights, cpus)
     actual = [(e[0] - s[0]) / 1e9 / wall for s, e in zip(start, end)]
     runs = [e[1] - s[1] for s, e in zip(start, end)]
+    return levels, actual, runs, idle_fractions(idle0, idle1), wall
+
+
+TASK_LINE = re.compile(r"^task nice=\s*(\S+) weight=\s*\d+ expected=\S+ actual=(\S+) err=\S+ runs=(\d+)")
+
+
+def combine(logs):
+    """The runs logged by earlier invocations, as one run as long as all of them.
+
+    Each log must be of the same mix on the same CPUs (the task lines in the
+    same order). A task's share over the whole is the wall-time-weighted mean
+    of its shares, so two 10 s runs judge like one 20 s run, the issue's length.
+    """
+    levels, cpu_s, runs, idle_s, wall = None, None, None, {}, 0.0
+    for log in logs:
+        try:
+            with open(log) as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            sys.exit(f"{log}: {e.strerror}")
+        tasks = [TASK_LINE.match(l) for l in lines if l.startswith("task ")]
+        summary = [l for l in lines if l.startswith("SUMMARY ")]
+        idle = [l for l in lines if l.startswith("IDLE ")]
+        if not summary or not idle or None in tasks:
+            sys.exit(f"{log}: not a complete fairness.py log")
+        secs = float(dict(kv.split("=", 1) for kv in summary[0].split()[1:])["wall_s"])
+        these = [m.group(1) for m in tasks]
+        if levels is None:
+            levels, cpu_s, runs = these, [0.0] * len(these), [0] * len(these)
+        elif these != levels:
+            sys.exit(f"{log}: another mix of tasks than {logs[0]}")
+        for i, m in enumerate(tasks):
+            cpu_s[i] += float(m.group(2)) * secs
+            runs[i] += int(m.group(3))
+        for kv in idle[0].split()[1:]:
+            cpu, frac = kv.split("=")
+            idle_s[int(cpu[3:])] = idle_s.get(int(cpu[3:]), 0.0) + float(frac) * secs
+        wall += secs
+    return levels, [c / wall for c in cpu_s], runs, {c: t / wall for c, t in idle_s.items()}, wall
+
+
+def report(levels, actual, runs, idle, wall, big_share):
+    weights = [weight_of(l) for l in levels]
+    expected = expected_shares(weights, len(idle))
     errs = [abs(a - x) / x * 100 for a, x in zip(actual, expected)]
     got, due = max(sum(actual), 1e-12), sum(expected)
     prop_errs = [abs(a / got - x / due) / (x / due) * 100 for a, x in zip(actual, expected)]
@@ -163,22 +200,40 @@ def main():
     jain = sum(ratios) ** 2 / (len(ratios) * sum(r * r for r in ratios))
     worst_by_level = {}
     for level, err, a, x, n in zip(levels, errs, actual, expected, runs):
+        # Six decimals: a SCHED_IDLE task's share at 2x is about 0.0013 CPU,
+        # and --combine reads these lines back.
         print(
-            f"task nice={level:>4} weight={weight_of(level):>5} expected={x:.4f} actual={a:.4f} err={err:.1f}% "
+            f"task nice={level:>4} weight={weight_of(level):>5} expected={x:.6f} actual={a:.6f} err={err:.1f}% "
             f"runs={n} avg_run_us={a * wall * 1e6 / max(n, 1):.0f}"
         )
         worst_by_level[level] = max(worst_by_level.get(level, 0.0), err)
-    big = [e for e, x in zip(errs, expected) if x >= args.big]
-    big_prop = [e for e, x in zip(prop_errs, expected) if x >= args.big]
-    idle = idle_fractions(idle0, idle1)
-    print("IDLE " + " ".join(f"cpu{c}={f:.3f}" for c, f in idle.items()))
+    big = [e for e, x in zip(errs, expected) if x >= big_share]
+    big_prop = [e for e, x in zip(prop_errs, expected) if x >= big_share]
+    print("IDLE " + " ".join(f"cpu{c}={f:.4f}" for c, f in idle.items()))
     print(
-        f"SUMMARY tasks={len(levels)} cpus={cpus} worst_err_pct={max(errs):.1f} "
+        f"SUMMARY tasks={len(levels)} cpus={len(idle)} worst_err_pct={max(errs):.1f} "
         f"worst_big_err_pct={max(big) if big else 0:.1f} "
         f"worst_big_prop_err_pct={max(big_prop) if big_prop else 0:.1f} jain={jain:.4f} "
         f"min_runs={min(runs)} busy_cpus={sum(actual):.2f} idle_cpus={sum(idle.values()):.3f} "
-        "nice=" + ",".join(f"{l}:{worst_by_level[l]:.1f}" for l in mix if l in worst_by_level)
+        f"wall_s={wall:.3f} "
+        "nice=" + ",".join(f"{l}:{v:.1f}" for l, v in worst_by_level.items())
     )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mix", default="-5,0,5,19,idle", help="nice levels (or idle), cycled")
+    ap.add_argument("--per-cpu", type=int, default=2, help="tasks per CPU (2: 2x overcommit)")
+    ap.add_argument("--secs", type=float, default=20)
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--ext", action="store_true", help="run the hogs as SCHED_EXT (for --partial)")
+    ap.add_argument("--big", type=float, default=0.1, help="share (CPUs) that counts as big")
+    ap.add_argument(
+        "--combine", nargs="+", metavar="LOG", help="measure nothing: report these earlier logs as one run"
+    )
+    args = ap.parse_args()
+    measured = combine(args.combine) if args.combine else measure(args)
+    report(*measured, args.big)
 
 
 if __name__ == "__main__":

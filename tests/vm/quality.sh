@@ -15,7 +15,8 @@
 #     $FAIR_ABS_PCT% of its weight share of the machine (or EEVDF's error
 #     in the same boot, where EEVDF misses that in the emulator), every task
 #     ran, and at 2x the tiny shares are within twice EEVDF's error in this
-#     boot plus 25 points, or within 100%, whichever is looser;
+#     boot plus 25 points, or within 100%, whichever is looser; a miss
+#     gets a second run of EEVDF and ours, and both runs together decide;
 #   - wakeup latency (not with --partial): 1 ms timer threads (cyclictest,
 #     pinned one per CPU as it does by default, and free on every CPU)
 #     beside 2 hogs per CPU see a mean and a worst latency no worse than
@@ -74,46 +75,86 @@ lat_miss() {
   fi
 }
 
-check_fairness() { # cfg per-cpu eevdf-summary
-  local got worst_small eevdf_small
-  fairness --per-cpu "$2" --secs "$SECS"
-  echo "$1, ${2}x: $fair"
-  [ "$FAIRNESS" = report ] && return
-  # Each bar is FAIR_PCT (FAIR_PCT_8X past 2x) or FAIR_ABS_PCT, or
-  # EEVDF's own error in this boot where it misses it.
+# fairness_miss LOAD OURS EEVDF: prints the first fairness bar the summary
+# OURS misses at LOAD per CPU, beside EEVDF's summary of the same load, and
+# succeeds, or fails if it meets them all. Each bar is FAIR_PCT
+# (FAIR_PCT_8X past 2x) or FAIR_ABS_PCT, or EEVDF's own error in this boot
+# where it misses it.
+fairness_miss() {
+  local bar got worst_small eevdf_small
   bar=$FAIR_PCT
-  [ "$2" -gt 2 ] && bar=$FAIR_PCT_8X
-  got=$(field "$fair" worst_big_prop_err_pct)
+  [ "$1" -gt 2 ] && bar=$FAIR_PCT_8X
+  got=$(field "$2" worst_big_prop_err_pct)
   bar=$(larger "$bar" "$(field "$3" worst_big_prop_err_pct)")
-  ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x got ${got}% off its weight's part of the hogs' CPU time (bar ${bar}%)"; }
-  got=$(field "$fair" worst_big_err_pct)
+  ge "$bar" "$got" || { echo "a task got ${got}% off its weight's part of the hogs' CPU time (bar ${bar}%)"; return; }
+  got=$(field "$2" worst_big_err_pct)
   bar=$(larger "$FAIR_ABS_PCT" "$(field "$3" worst_big_err_pct)")
-  ge "$bar" "$got" || { cat /tmp/fairness.log; fail "$1: a task ${2}x is ${got}% off its weight share of the machine (bar ${bar}%)"; }
+  ge "$bar" "$got" || { echo "a task is ${got}% off its weight share of the machine (bar ${bar}%)"; return; }
   # At 8x a SCHED_IDLE task's weight share is about 4 ms in 10 s, less
   # than one of its runs, so whether it ran in the window is chance (under
   # EEVDF too), and the debt bound (src/vruntime.rs) deliberately trades
   # its exact share for a bounded wait: at 8x only the big shares are
   # checked; the benchmark reports the rest.
-  [ "$2" -gt 2 ] && return
-  [ "$(field "$fair" min_runs)" -gt 0 ] || { cat /tmp/fairness.log; fail "$1: a task ${2}x never ran in $SECS s"; }
+  [ "$1" -gt 2 ] && return 1
+  [ "$(field "$2" min_runs)" -gt 0 ] || { echo "a task never ran"; return; }
   # The tiny shares (nice 19, SCHED_IDLE: 20 ms or less of CPU in 10 s)
   # are a handful of runs here, each a tick or more late under the
   # emulator, so one run more or less is tens of percent: the bar is twice
   # EEVDF's error plus 25 points, or at most double the share, whichever is
   # looser. (Before weights were honoured they got 40 to 200 times it.)
-  worst_small=$(field "$fair" worst_err_pct)
+  worst_small=$(field "$2" worst_err_pct)
   eevdf_small=$(field "$3" worst_err_pct)
   ge "$(awk -v e="$eevdf_small" 'BEGIN { b = e * 2 + 25; print (b > 100) ? b : 100 }')" "$worst_small" ||
-    { cat /tmp/fairness.log; fail "$1: the tiny shares ${2}x are ${worst_small}% off; EEVDF's were ${eevdf_small}%"; }
+    { echo "the tiny shares are ${worst_small}% off; EEVDF's were ${eevdf_small}%"; return; }
+  return 1
+}
+
+# check_fairness CFG LOAD: the hogs at LOAD per CPU under CFG, against
+# EEVDF's run of the same load at the start of the boot
+# (/tmp/fair-eevdf-LOADx.log).
+check_fairness() {
+  local miss eevdf
+  eevdf=$(grep '^SUMMARY' "/tmp/fair-eevdf-${2}x.log")
+  fairness --per-cpu "$2" --secs "$SECS"
+  echo "$1, ${2}x: $fair"
+  [ "$FAIRNESS" = report ] && return
+  miss=$(fairness_miss "$2" "$fair" "$eevdf") || return 0
+  # In the emulator the same code has both passed and missed a bar at 2x
+  # over 20 s, in one boot each (the hogs got 3.71 CPUs of 4 in the CI
+  # run of fb3b7da, 3.83-3.86 in the others; a SCHED_IDLE hog's share is
+  # a handful of runs). So a miss is not yet a verdict: one more run each,
+  # EEVDF and then ours back to back, and both runs of each, taken
+  # together as one run twice as long (bench/fairness.py --combine), are
+  # judged by the same bars.
+  echo "$1, ${2}x: $miss; a second run of EEVDF and of $1, judged together with the first"
+  cp /tmp/fairness.log "/tmp/fair-ours-${2}x.log"
+  stop_sched
+  fairness --per-cpu "$2" --secs "$SECS"
+  cp /tmp/fairness.log "/tmp/fair-eevdf-${2}x-2.log"
+  echo "EEVDF, ${2}x, run 2: $fair"
+  # shellcheck disable=SC2086
+  start_sched $1
+  fairness --per-cpu "$2" --secs "$SECS"
+  cp /tmp/fairness.log "/tmp/fair-ours-${2}x-2.log"
+  echo "$1, ${2}x, run 2: $fair"
+  fairness --combine "/tmp/fair-eevdf-${2}x.log" "/tmp/fair-eevdf-${2}x-2.log"
+  eevdf=$fair
+  fairness --combine "/tmp/fair-ours-${2}x.log" "/tmp/fair-ours-${2}x-2.log"
+  echo "$1, ${2}x, both runs: $fair (EEVDF $eevdf)"
+  if miss=$(fairness_miss "$2" "$fair" "$eevdf"); then
+    cat /tmp/fairness.log
+    fail "$1, ${2}x: $miss, over two runs"
+  fi
 }
 
 fairness --mix 0 --per-cpu 1 --secs 5 --warmup 1; eevdf_1x=$fair
 echo "EEVDF, $(nproc) hogs: $fair"
 if [ "$FAIRNESS" != off ]; then
-  fairness --per-cpu 2 --secs "$SECS"; eevdf_2x=$fair
-  echo "EEVDF, 2x: $fair"
-  fairness --per-cpu 8 --secs "$SECS"; eevdf_8x=$fair
-  echo "EEVDF, 8x: $fair"
+  for load in 2 8; do
+    fairness --per-cpu $load --secs "$SECS"
+    cp /tmp/fairness.log "/tmp/fair-eevdf-${load}x.log"
+    echo "EEVDF, ${load}x: $fair"
+  done
 fi
 if [ "$LATENCY" != off ]; then
   for mode in pinned free; do
@@ -150,8 +191,8 @@ for cfg in "$@"; do
 
   if [ -z "$ext" ]; then
     if [ "$FAIRNESS" != off ]; then
-      check_fairness "$cfg" 2 "$eevdf_2x"
-      check_fairness "$cfg" 8 "$eevdf_8x"
+      check_fairness "$cfg" 2
+      check_fairness "$cfg" 8
     fi
     # No task comes near the watchdog (20 s): the longest gap between two
     # runs of any hog at 8x, SCHED_IDLE ones included, must stay under
