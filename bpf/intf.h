@@ -170,7 +170,7 @@ struct sul_dom_stats {
 	/* User-space decisions placed more than the least debt bound ahead
 	 * of the clock, queued in the domain's debtor DSQ (main.bpf.c,
 	 * take_debtor()); and of those, how many ran before their vruntime's
-	 * turn because they had waited max_wait_ns. */
+	 * turn because they had waited max_wait_ns since their enqueue. */
 	u64 debtors;
 	u64 overdue;
 	u64 pad[5];

@@ -190,6 +190,7 @@ struct task_ctx {
 	bool moves_clock;
 	u64 slice;		/* the slice user space gave it last */
 	u64 sent_at;		/* when it was sent to user space, if woken */
+	u64 queued_at;		/* when it was last sent to user space */
 	u64 decided_at;		/* when its decision was inserted */
 	s32 last_cpu;		/* where it ran last, -1 before its first run */
 };
@@ -589,8 +590,14 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
  *
  *   a CPU of dom takes: the first debtor if its vruntime is not after DSQ
  *   dom's head (its turn: the order of one vtime DSQ); else, at most every
- *   DEBT_SCAN_NS per domain, the first debtor that has waited max_wait_ns;
- *   else DSQ dom's head; else the first debtor rather than idle.
+ *   DEBT_SCAN_NS per domain, the first debtor that has waited max_wait_ns
+ *   since it was sent to user space; else DSQ dom's head; else the first
+ *   debtor rather than idle.
+ *
+ * With several domains a worker keeps what its CPUs do not need yet, for
+ * the balancer, and hands out a debtor that waited half of max_wait_ns
+ * there whatever its budget (src/queue.rs, dispatch_overdue), so the bound
+ * holds from the enqueue, not from the decision.
  *
  * In one vtime DSQ a debtor waited until the clock moved up to it, and the
  * clock's speed is a guess made when it was placed (user space's debt
@@ -644,7 +651,9 @@ static bool dsq_head_vtime(u64 dsq, u64 *vtime)
 }
 
 /* Moves to CPU @cpu's local DSQ the first debtor of domain @dom that may
- * run there and has waited max_wait_ns; it runs before its turn. */
+ * run there and has waited max_wait_ns since it was sent to user space
+ * (with several domains, part of that in its worker's queue); it runs
+ * before its turn. */
 static bool take_overdue(u32 dom, s32 cpu)
 {
 	u64 now = bpf_ktime_get_ns();
@@ -663,7 +672,7 @@ static bool take_overdue(u32 dom, s32 cpu)
 		if (!p)
 			break;
 		tctx = task_ctx_of(p);
-		if (!tctx || now - tctx->decided_at < max_wait_ns || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		if (!tctx || now - tctx->queued_at < max_wait_ns || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		moved = sul_dsq_move(&it, p, SCX_DSQ_LOCAL, 0);
 		/* It starts on this CPU once we return, so this is in time. */
@@ -1136,7 +1145,8 @@ void BPF_STRUCT_OPS(sul_enqueue, struct task_struct *p, u64 enq_flags)
 	tctx->seq++;
 	tctx->in_user = true;
 	tctx->moves_clock = false;
-	tctx->sent_at = (enq_flags & SCX_ENQ_WAKEUP) ? bpf_ktime_get_ns() : 0;
+	tctx->queued_at = bpf_ktime_get_ns();
+	tctx->sent_at = (enq_flags & SCX_ENQ_WAKEUP) ? tctx->queued_at : 0;
 	tctx->from_user = false;
 	e->pid = p->pid;
 	e->seq = tctx->seq;

@@ -412,7 +412,7 @@ mod imbalance_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{DomainMask, EnqueueSeq};
+    use crate::task::{DomainMask, EnqueueSeq, Monotonic};
     use crate::vruntime::Weight;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
@@ -425,6 +425,7 @@ mod tests {
             charged_exec_runtime: 0,
             weight: Weight::new(weight),
             allowed,
+            queued_at: Monotonic::default(),
         }
     }
 

@@ -28,8 +28,9 @@
 
 use std::collections::btree_map::Entry as BEntry;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
-use crate::task::{Arrival, Pid, QueuedTask};
+use crate::task::{Arrival, Monotonic, Pid, QueuedTask};
 use crate::vruntime::{self, Vruntime};
 
 type Key = (Vruntime, u64);
@@ -41,6 +42,9 @@ pub struct RunQueue {
     clock: Vruntime,
     /// The debt bound (`vruntime::ClockSpeed::max_debt`), set by the worker.
     max_debt: u64,
+    /// What arrivals are stamped with (`QueuedTask::queued_at`), set by
+    /// the worker once per loop.
+    now: Monotonic,
     next_arrival: u64,
     queued_weight: u64,
 }
@@ -62,6 +66,7 @@ impl RunQueue {
             by_pid: HashMap::with_capacity(tasks),
             clock: Vruntime(0),
             max_debt: vruntime::ClockSpeed::default().max_debt(),
+            now: Monotonic::default(),
             next_arrival: 0,
             queued_weight: 0,
         };
@@ -85,6 +90,7 @@ impl RunQueue {
             charged_exec_runtime: 0,
             weight: vruntime::Weight::NICE_0,
             allowed: crate::task::DomainMask::default(),
+            queued_at: Monotonic::default(),
         };
         for i in 0..n {
             self.tasks.insert((Vruntime(i as u64), i as u64), filler(i));
@@ -119,6 +125,11 @@ impl RunQueue {
         self.max_debt = max_debt;
     }
 
+    /// The time from now on, for stamping arrivals.
+    pub fn set_now(&mut self, now: Monotonic) {
+        self.now = now;
+    }
+
     pub fn queued_weight(&self) -> u64 {
         self.queued_weight
     }
@@ -136,6 +147,7 @@ impl RunQueue {
             charged_exec_runtime: a.sum_exec_runtime.max(a.charged_exec_runtime),
             weight: a.weight,
             allowed: a.allowed,
+            queued_at: self.now,
         });
         debug_assert!(queued, "the pid was just removed");
         if replaced {
@@ -191,6 +203,34 @@ impl RunQueue {
             }
             let t = entry.remove();
             self.forget(&t);
+            sent += 1;
+        }
+        sent
+    }
+
+    /// Hands out, lowest vruntime first, every debtor (placed further ahead
+    /// of the clock than the least debt bound: nice 19, SCHED_IDLE) queued
+    /// at or before `queued_by`, whatever the budget. With several domains
+    /// a debtor otherwise waits here until everything placed before it has
+    /// left, however slowly the clock moves meanwhile; BPF bounds its wait
+    /// in wall-clock time only once it has it. `send` returns false when
+    /// the channel is full. It looks at debtors only, which sort last: a
+    /// walk from the debt bound, no allocation.
+    pub fn dispatch_overdue(&mut self, queued_by: Monotonic, mut send: impl FnMut(&QueuedTask) -> bool) -> usize {
+        let mut from = Bound::Excluded((Vruntime(self.clock.0.saturating_add(vruntime::MIN_DEBT_NS)), u64::MAX));
+        let mut sent = 0;
+        while let Some((&key, t)) = self
+            .tasks
+            .range((from, Bound::Unbounded))
+            .find(|(_, t)| t.queued_at <= queued_by)
+        {
+            if !send(t) {
+                break;
+            }
+            if let Some(t) = self.tasks.remove(&key) {
+                self.forget(&t);
+            }
+            from = Bound::Excluded(key);
             sent += 1;
         }
         sent
@@ -294,6 +334,57 @@ mod tests {
         q.enqueue(&arrival(2, 2, 0, 1024), None);
         let v: Vec<(i32, u64)> = q.iter().map(|t| (t.pid.0, t.vruntime.0)).collect();
         assert_eq!(v, [(1, 80_000_000), (2, 110_000_000)]);
+    }
+
+    #[test]
+    fn debtors_that_waited_long_leave_whatever_their_turn() {
+        const S: u64 = 1_000_000_000;
+        let mut q = RunQueue::with_capacity(8);
+        q.advance_clock(Vruntime(S));
+        q.set_max_debt(2 * S);
+        // At 10 s: a SCHED_IDLE task that ran 4 ms (charged 1.4 s, a
+        // debtor) and a nice-0 one that ran a slice (20 ms ahead).
+        q.set_now(Monotonic(10 * S));
+        q.enqueue(&arrival(1, 1, 4_000_000, 3), Some(q.clock()));
+        q.enqueue(&arrival(2, 2, 20_000_000, 1024), Some(q.clock()));
+        // At 11 s: another light one, charged less (before pid 1 in
+        // vruntime), and a nice-0 task exactly at the least debt bound,
+        // 40 ms ahead, which is not a debt.
+        q.set_now(Monotonic(11 * S));
+        q.enqueue(&arrival(3, 3, 1_000_000, 3), Some(q.clock()));
+        q.enqueue(&arrival(4, 4, 40_000_000, 1024), Some(q.clock()));
+        let mut out = Vec::new();
+        let mut send = |t: &QueuedTask| {
+            out.push(t.pid.0);
+            true
+        };
+        assert_eq!(
+            q.dispatch_overdue(Monotonic(10 * S - 1), &mut send),
+            0,
+            "none queued by then"
+        );
+        assert_eq!(q.dispatch_overdue(Monotonic(10 * S), &mut send), 1);
+        assert_eq!(out, [1], "the debtor queued by then, not the nice-0 task");
+        assert_eq!((q.len(), q.queued_weight()), (3, 3 + 2048));
+        out.clear();
+        assert_eq!(
+            q.dispatch_overdue(Monotonic(20 * S), |t| {
+                out.push(t.pid.0);
+                true
+            }),
+            1
+        );
+        assert_eq!(out, [3], "debts only, however old the others are");
+        // A full channel keeps the debtor queued.
+        q.set_now(Monotonic(12 * S));
+        q.enqueue(&arrival(5, 5, 4_000_000, 3), Some(q.clock()));
+        assert_eq!(q.dispatch_overdue(Monotonic(20 * S), |_| false), 0);
+        assert_eq!(q.iter().map(|t| t.pid.0).collect::<Vec<_>>(), [2, 4, 5]);
+        // A migrant keeps its stamp (balancer::take_migrants copies it).
+        let migrant = q.remove(Pid(5)).expect("queued");
+        q.set_now(Monotonic(30 * S));
+        q.insert(migrant);
+        assert_eq!(q.dispatch_overdue(Monotonic(12 * S), |_| true), 1);
     }
 
     #[test]

@@ -143,8 +143,14 @@ pub struct Stats {
     pub preempts: u64,
     #[stat(desc = "decisions placed past the least debt bound (nice 19, SCHED_IDLE), queued apart, since attach")]
     pub debtors: u64,
-    #[stat(desc = "of those, run before their vruntime's turn because they had waited 5 s, since attach (`overdue`)")]
+    #[stat(
+        desc = "of those, run before their vruntime's turn because they had waited 5 s since their enqueue, since attach (`overdue`)"
+    )]
     pub overdue: u64,
+    #[stat(
+        desc = "several domains: debtors a worker handed to the kernel out of turn because they had waited 2.5 s in its queue, since attach (`overdue_user`)"
+    )]
+    pub user_overdue: u64,
     #[stat(desc = "BPF heartbeat timer runs (every 250 ms while attached)")]
     pub heartbeats: u64,
     #[stat(desc = "page faults of the scheduling threads (workers, balancer) since attach; expected 0")]
@@ -193,6 +199,7 @@ struct UserCounters {
     migrated_out_numa: u64,
     starved: bool,
     evacuated: u64,
+    sent_overdue: u64,
 }
 
 /// CPU time and page faults of one thread, from /proc.
@@ -293,6 +300,7 @@ impl<'a> Sampler<'a> {
                     migrated_out_numa: rd(&s.migrated_out_numa),
                     starved: s.starved.load(Ordering::Relaxed),
                     evacuated: rd(&s.evacuated),
+                    sent_overdue: rd(&s.sent_overdue),
                 })
                 .collect(),
             workers: self.states.iter().map(|s| usage(&s.tid)).collect(),
@@ -403,6 +411,7 @@ impl Stats {
             preempts: k.preempts,
             debtors: k.debtors,
             overdue: k.overdue,
+            user_overdue: user(|u| u.sent_overdue),
             heartbeats: later.heartbeats,
             faults,
             wait_user_us: mean_us(dk.wait_user_ns),
@@ -428,7 +437,7 @@ impl Stats {
         let _ = write!(
             out,
             "bpf enqueues: kern={} user={} failed={} total={} alone={} last={} direct={} | user space: enqueues={} dispatches={} \
-             stale={} queued={} | steals={} xllc={} preempts={} overdue={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
+             stale={} queued={} | steals={} xllc={} preempts={} overdue={} overdue_user={} heartbeats={} faults={} | wait us: user={} dsq={} | workers busy={:.1}%",
             self.bpf_kernel_enqueues,
             self.bpf_user_enqueues,
             self.bpf_failed_enqueues,
@@ -444,6 +453,7 @@ impl Stats {
             self.llc_migrations,
             self.preempts,
             self.overdue,
+            self.user_overdue,
             self.heartbeats,
             self.faults,
             self.wait_user_us,

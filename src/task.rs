@@ -3,6 +3,8 @@
 //! nothing else sees it.
 
 use std::fmt;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use topology::DomainId;
 
@@ -73,6 +75,26 @@ impl DomainMask {
     }
 }
 
+/// A point in time: nanoseconds since the process first asked, the same
+/// on every thread (so a stamp survives a migration between workers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Monotonic(pub u64);
+
+impl Monotonic {
+    /// CLOCK_MONOTONIC through the vDSO, no syscall: the workers read it
+    /// once per loop, not per task.
+    pub fn now() -> Monotonic {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        let since = BASE.get_or_init(Instant::now).elapsed();
+        Monotonic(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// `self` less `ns`, never before 0.
+    pub fn before(self, ns: u64) -> Monotonic {
+        Monotonic(self.0.saturating_sub(ns))
+    }
+}
+
 /// A runnable task the kernel handed to user space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arrival {
@@ -100,6 +122,8 @@ pub struct QueuedTask {
     pub charged_exec_runtime: u64,
     pub weight: Weight,
     pub allowed: DomainMask,
+    /// When a worker first queued it for this enqueue (migrations keep it).
+    pub queued_at: Monotonic,
 }
 
 /// A decision going back to the kernel: run `pid` from domain `dom`'s DSQ.

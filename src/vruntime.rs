@@ -60,9 +60,11 @@
 //!   20.8 s in CI, and the watchdog unloaded us. So BPF queues every task
 //!   placed past MIN_DEBT apart (its domain's debtor DSQ) and runs each
 //!   when its turn comes or once it has waited MAX_DEBTOR_WAIT_NS, a
-//!   quarter of the watchdog's timeout, whichever is first. (With several
-//!   domains a task waits in its worker's queue before that, where only
-//!   the debt bound applies: README, Known gaps.)
+//!   quarter of the watchdog's timeout, whichever is first, counted from
+//!   when BPF sent it to user space. With several domains a worker keeps
+//!   what its CPUs do not need yet, for the balancer; it hands a debtor to
+//!   BPF out of turn once it has waited half of that there
+//!   (MAX_USER_DEBTOR_WAIT_NS).
 //! - *New tasks* start half a slice behind the front, as CFS's START_DEBIT
 //!   did: a fork storm cannot push the tasks already waiting further back
 //!   than that, and a new task still runs within one round.
@@ -94,10 +96,17 @@ pub const WATCHDOG_TIMEOUT_MS: u32 = 20_000;
 /// (the measured waits run 2-4 times longer: see the module doc).
 pub const MAX_WAIT_NS: u64 = WATCHDOG_TIMEOUT_MS as u64 * 1_000_000 / 8;
 /// The longest a task placed past the least debt bound (a debtor: nice 19,
-/// SCHED_IDLE) waits before BPF runs it out of its vruntime's turn
-/// (bpf/main.bpf.c, take_debtor): a quarter of the watchdog's timeout, in
-/// wall-clock time, which the debt bound alone cannot promise (module doc).
+/// SCHED_IDLE) waits, from when BPF sent it to user space, before BPF runs
+/// it out of its vruntime's turn (bpf/main.bpf.c, take_debtor): a quarter
+/// of the watchdog's timeout, in wall-clock time, which the debt bound
+/// alone cannot promise (module doc).
 pub const MAX_DEBTOR_WAIT_NS: u64 = WATCHDOG_TIMEOUT_MS as u64 * 1_000_000 / 4;
+/// The longest a debtor waits in its worker's queue (several domains: the
+/// worker hands out only what its CPUs need) before the worker hands it to
+/// BPF out of turn (`RunQueue::dispatch_overdue`), so that BPF can keep
+/// MAX_DEBTOR_WAIT_NS. Half of it: until then the balancer may still move
+/// the task, and BPF then has the other half to find it a CPU.
+pub const MAX_USER_DEBTOR_WAIT_NS: u64 = MAX_DEBTOR_WAIT_NS / 2;
 /// The debt bound never goes below this.
 pub const MIN_DEBT_NS: u64 = 2 * SLICE_NS;
 

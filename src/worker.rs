@@ -37,15 +37,15 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use topology::DomainId;
 
 use crate::balancer;
 use crate::queue::{Enqueued, RunQueue};
-use crate::task::{Arrival, Dispatch, DomainMask, Pid, QueuedTask};
-use crate::vruntime::{ClockSpeed, Vruntime, IN_FLIGHT};
+use crate::task::{Arrival, Dispatch, DomainMask, Monotonic, Pid, QueuedTask};
+use crate::vruntime::{ClockSpeed, Vruntime, IN_FLIGHT, MAX_USER_DEBTOR_WAIT_NS};
 
 /// How long an idle worker sleeps before re-checking the stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -56,6 +56,10 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// returns at once: yielding would spin a CPU per domain. One millisecond
 /// is a twentieth of a slice: the CPUs' next need is that far off at worst.
 const BACKLOG_WAIT: Duration = Duration::from_millis(1);
+/// How often a worker that holds tasks back (several domains) looks for
+/// debtors that waited MAX_USER_DEBTOR_WAIT_NS in its queue: a small part
+/// of that wait, and rare enough that the walk costs nothing per task.
+const OVERDUE_SCAN_NS: u64 = 100_000_000;
 
 /// What a domain worker needs from the kernel side; a trait so that the
 /// worker's logic can be tested without BPF.
@@ -115,6 +119,9 @@ pub struct DomainState {
     pub starved: AtomicBool,
     /// Tasks sent to peers while starved.
     pub evacuated: AtomicU64,
+    /// Debtors handed to the kernel out of turn because they had waited
+    /// MAX_USER_DEBTOR_WAIT_NS in our queue (several domains only).
+    pub sent_overdue: AtomicU64,
 }
 
 /// The balancer asks a worker to push about `weight` of load to `to`.
@@ -156,7 +163,8 @@ pub struct Worker<C: DomainChannel> {
     unwoken_peers: DomainMask,
     /// How fast our clock moves, for the debt bound (vruntime.rs).
     speed: ClockSpeed,
-    started: Instant,
+    /// When to look next for debtors that waited too long (`step`).
+    next_overdue_scan: Monotonic,
 }
 
 impl<C: DomainChannel> Worker<C> {
@@ -180,7 +188,7 @@ impl<C: DomainChannel> Worker<C> {
             moving: Vec::with_capacity(capacity.min(4096)),
             unwoken_peers: DomainMask::default(),
             speed: ClockSpeed::default(),
-            started: Instant::now(),
+            next_overdue_scan: Monotonic::default(),
         }
     }
 
@@ -207,9 +215,10 @@ impl<C: DomainChannel> Worker<C> {
     pub fn step(&mut self) {
         let dom = self.dom;
         self.queue.advance_clock(self.chan.clock());
-        let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.speed.sample(now, self.queue.clock());
+        let now = Monotonic::now();
+        self.speed.sample(now.0, self.queue.clock());
         self.queue.set_max_debt(self.speed.max_debt());
+        self.queue.set_now(now);
         {
             let (queue, states) = (&mut self.queue, &*self.links.states);
             let mut sink = |a: &Arrival| accept(queue, states, dom, a);
@@ -244,13 +253,31 @@ impl<C: DomainChannel> Worker<C> {
             Some(limit) => (limit.saturating_sub(self.chan.kernel_backlog()) as usize).min(self.batch),
         };
         let held_back = budget < self.batch;
+        // What we keep back may wait behind the clock's turn, and a light
+        // task placed far ahead waits for everything placed before it: one
+        // that waited MAX_USER_DEBTOR_WAIT_NS goes now, whatever the
+        // budget (it does not count against it: bpf/main.bpf.c,
+        // take_debtor), so that BPF can run it within MAX_DEBTOR_WAIT_NS.
+        let scan_overdue = self.backlog_limit.is_some() && now >= self.next_overdue_scan;
         let chan = &mut self.chan;
         let mut full = false;
-        let sent = self.queue.dispatch_batch(budget, |t| {
+        let mut send = |t: &QueuedTask| {
             let ok = chan.send(&t.dispatch_from(dom));
             full = !ok;
             ok
-        });
+        };
+        let mut sent = 0;
+        if scan_overdue {
+            self.next_overdue_scan = Monotonic(now.0.saturating_add(OVERDUE_SCAN_NS));
+            let overdue = self
+                .queue
+                .dispatch_overdue(now.before(MAX_USER_DEBTOR_WAIT_NS), &mut send);
+            self.links.states[dom.0 as usize]
+                .sent_overdue
+                .fetch_add(overdue as u64, Ordering::Relaxed);
+            sent += overdue;
+        }
+        sent += self.queue.dispatch_batch(budget, &mut send);
         self.publish(sent as u64, full);
 
         // Partial mode: BPF cannot hold us, so wait for arrivals instead of
@@ -393,7 +420,7 @@ fn accept(queue: &mut RunQueue, states: &[DomainState], dom: DomainId, a: &Arriv
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{DomainMask, EnqueueSeq};
+    use crate::task::{DomainMask, EnqueueSeq, Monotonic};
     use crate::vruntime::Weight;
     use std::collections::VecDeque;
 
@@ -522,6 +549,58 @@ mod tests {
         assert_eq!(w.chan.sent.len(), 2, "nothing more while the kernel has enough");
         w.chan.backlog = 0;
         w.step();
+        assert_eq!(w.chan.sent.len(), 5);
+    }
+
+    #[test]
+    fn with_several_domains_a_debtor_that_waited_long_goes_whatever_the_budget() {
+        let mut chan = FakeChannel {
+            room: 100,
+            backlog: 5,
+            ..Default::default()
+        };
+        // A SCHED_IDLE task new to us (half its 341 ms vslice ahead of the
+        // clock: a debtor) and a nice-0 one; the kernel holds more than the
+        // domain's CPUs need.
+        chan.incoming.push_back(Arrival {
+            weight: Weight::new(3),
+            ..arrival(1, 0, None, 0)
+        });
+        chan.incoming.push_back(arrival(2, 0, None, 0));
+        let (mut w, states) = worker_with(0, chan, 8, Some(2));
+        // Both as if queued at time 0, through the inbox: migrants keep
+        // their stamp, arrivals get the time of the step.
+        std::thread::sleep(Duration::from_millis(1));
+        let old = |pid: i32, vruntime: u64, weight: u32| QueuedTask {
+            pid: Pid(pid),
+            seq: EnqueueSeq(pid as u64),
+            vruntime: Vruntime(IN_FLIGHT.0 + vruntime),
+            charged_exec_runtime: 0,
+            weight: Weight::new(weight),
+            allowed: DomainMask::all(2),
+            queued_at: Monotonic(0),
+        };
+        w.links.inboxes[0].send(old(3, 500_000_000, 3)).expect("inbox has room");
+        w.links.inboxes[0].send(old(4, 0, 1024)).expect("inbox has room");
+        // The scan finds what waited since the process began, which is
+        // less than MAX_USER_DEBTOR_WAIT_NS: only stamp 0 is that old.
+        w.step();
+        assert_eq!(
+            w.chan.sent.iter().map(|d| d.pid.0).collect::<Vec<_>>(),
+            [3],
+            "the old debtor only: not the old nice-0 task, nor the new debtor"
+        );
+        assert_eq!(states[0].sent_overdue.load(Ordering::Relaxed), 1);
+        assert_eq!(states[0].queued.load(Ordering::Relaxed), 3);
+        // At most one scan per OVERDUE_SCAN_NS.
+        w.links.inboxes[0].send(old(5, 500_000_000, 3)).expect("inbox has room");
+        w.step();
+        assert_eq!(w.chan.sent.len(), 1);
+        // One domain: full batches, no scan needed.
+        w.backlog_limit = None;
+        w.next_overdue_scan = Monotonic(0);
+        w.step();
+        assert_eq!(states[0].sent_overdue.load(Ordering::Relaxed), 1);
         assert_eq!(w.chan.sent.len(), 5);
     }
 
@@ -680,6 +759,7 @@ mod tests {
             charged_exec_runtime: 0,
             weight: Weight::NICE_0,
             allowed: DomainMask::all(2),
+            queued_at: Monotonic::default(),
         };
         w.links.inboxes[1].send(old).expect("inbox has room");
         w.step();
@@ -746,6 +826,7 @@ mod tests {
             charged_exec_runtime: 0,
             weight: Weight::NICE_0,
             allowed: DomainMask::all(2),
+            queued_at: Monotonic::default(),
         };
         w.links.inboxes[1].send(t).expect("inbox has room");
         w.step();
