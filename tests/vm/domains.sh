@@ -9,8 +9,11 @@
 . "$(dirname "$0")/lib.sh"
 
 lstopo-no-graphics --of xml > /tmp/topo.xml || fail "lstopo failed"
-# The first CPU of the first two LLCs (these topologies have at least two).
-read -r cpu_a cpu_b < <("$SCHED" --show-domains --domains llc |
+# The first CPU of the first two LLCs (these topologies have at least two;
+# numa-llc has four, whose other first CPUs `_` takes: without it, cpu_b
+# was "2 4 6", every taskset below failed, and the check passed on other
+# tasks' cross-LLC starts alone).
+read -r cpu_a cpu_b _ < <("$SCHED" --show-domains --domains llc |
   awk '/^domain/ { split($4, c, /[-,]/); printf "%s ", c[1] } END { print "" }')
 [ -n "$cpu_b" ] || fail "fewer than two LLCs: $("$SCHED" --show-domains --domains llc)"
 for arg in "$@"; do
@@ -32,8 +35,8 @@ for arg in "$@"; do
   taskset -c "$cpu_a" sh -c 'while :; do :; done' &
   spin=$!
   for _ in $(seq 1 10); do
-    taskset -pc "$cpu_b" "$spin" > /dev/null; sleep 0.1
-    taskset -pc "$cpu_a" "$spin" > /dev/null; sleep 0.1
+    taskset -pc "$cpu_b" "$spin" > /dev/null || fail "taskset -pc $cpu_b failed"; sleep 0.1
+    taskset -pc "$cpu_a" "$spin" > /dev/null || fail "taskset -pc $cpu_a failed"; sleep 0.1
   done
   kill "$spin"; wait "$spin" 2> /dev/null
   wait_stats; wait_stats
