@@ -719,6 +719,32 @@ mod tests {
     }
 
     #[test]
+    fn the_limits_the_descriptions_name_are_the_schedulers() {
+        // A derive attribute cannot format a constant in: the figures are
+        // written out, and this is what keeps them true.
+        let secs = |ns: u64| format!("{} s", ns as f64 / 1e9);
+        let text = describe().expect("described");
+        let line = |f: &str| {
+            text.lines()
+                .find(|l| l.split_whitespace().next() == Some(f))
+                .unwrap_or_else(|| panic!("{f} missing"))
+                .to_string()
+        };
+        let bpf = secs(crate::vruntime::MAX_DEBTOR_WAIT_NS);
+        let user = secs(crate::vruntime::MAX_USER_DEBTOR_WAIT_NS);
+        assert!(
+            line("overdue").contains(&format!("waited {bpf} ")),
+            "{bpf}: {}",
+            line("overdue")
+        );
+        assert!(
+            line("user_overdue").contains(&format!("waited {user} ")),
+            "{user}: {}",
+            line("user_overdue")
+        );
+    }
+
+    #[test]
     fn the_socket_answers_each_reader_over_its_own_interval() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("stats");
