@@ -710,12 +710,16 @@ mod tests {
             }
         }
         for f in fields {
-            let line = text
-                .lines()
-                .find(|l| l.split_whitespace().next() == Some(f.as_str()))
-                .unwrap_or_else(|| panic!("{f} missing from --help-stats:\n{text}"));
+            let line = help_line(&text, &f);
             assert!(line.contains(" : "), "{f} has no description: {line}");
         }
+    }
+
+    /// The line of `--help-stats` (`describe`) that describes `field`.
+    fn help_line<'a>(text: &'a str, field: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(field))
+            .unwrap_or_else(|| panic!("{field} missing from --help-stats:\n{text}"))
     }
 
     #[test]
@@ -724,12 +728,7 @@ mod tests {
         // written out, and this is what keeps them true.
         let secs = |ns: u64| format!("{} s", ns as f64 / 1e9);
         let text = describe().expect("described");
-        let line = |f: &str| {
-            text.lines()
-                .find(|l| l.split_whitespace().next() == Some(f))
-                .unwrap_or_else(|| panic!("{f} missing"))
-                .to_string()
-        };
+        let line = |f: &str| help_line(&text, f);
         let bpf = secs(crate::vruntime::MAX_DEBTOR_WAIT_NS);
         let user = secs(crate::vruntime::MAX_USER_DEBTOR_WAIT_NS);
         assert!(
