@@ -27,7 +27,9 @@ for arg in "$@"; do
   start_sched --domains "$spec"
   run_stress "cpu 8 x 5s" --cpu 8 -t 5
   run_stress "switch 4 x 3s" --switch 4 -t 3
+  t0=$SECONDS
   hackbench -g 2 -l 50 > /dev/null 2>&1 || fail "hackbench failed"
+  echo "hackbench -g 2 -l 50: ok in $((SECONDS - t0)) s"
   wait_stats
   # 10 round trips of a spinner between CPU $cpu_a and CPU $cpu_b: 20 starts
   # in the other LLC, whatever the domains (other tasks add their own).
@@ -41,7 +43,7 @@ for arg in "$@"; do
   kill "$spin"; wait "$spin" 2> /dev/null
   wait_stats; wait_stats
   after=$(last_stat llc_migrations)
-  echo "cross-LLC starts: $before before the spinner's 20 moves, $after after"
+  echo "cross-LLC starts: $before before the spinner's 20 moves, $after after ($((SECONDS - t0)) s since hackbench started)"
   [ $((after - before)) -ge 20 ] || fail "20 moves between CPUs $cpu_a and $cpu_b counted $((after - before)) cross-LLC starts"
   # The text form a user watches: a row per domain under a header.
   timeout --preserve-status -s INT 2.5 "$SCHED" --monitor 1 > /tmp/mon.txt 2>&1 || fail "--monitor failed: $(cat /tmp/mon.txt)"

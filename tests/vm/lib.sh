@@ -41,11 +41,12 @@ wait_enabled() {
 # start_sched ARGS...: start the scheduler, wait until the kernel says enabled.
 # $SCHED_WRAP, if set, is a command that execs it (e.g. "taskset -c 0-1").
 start_sched() {
+  local t0=$SECONDS
   : > "$LOG"
   ${SCHED_WRAP:-} "$SCHED" --stats-interval 1 --stats-format json "$@" > "$LOG" 2>&1 &
   SCHED_PID=$!
   wait_enabled "$SCHED_PID"
-  echo "attached: $* (state $(state), ops $(ops))"
+  echo "attached: $* (state $(state), ops $(ops)) in $((SECONDS - t0)) s"
 }
 
 # stop_sched: SIGINT, expect exit 0 and sched_ext disabled.
@@ -92,9 +93,9 @@ only_counter_race() {
 
 # run_stress DESC ARGS...: stress-ng with a time limit; must succeed.
 run_stress() {
-  local desc=$1; shift
+  local desc=$1 t0=$SECONDS; shift
   stress-ng --temp-path /tmp "$@" > /tmp/stress.log 2>&1 || { cat /tmp/stress.log; fail "stress-ng $desc failed"; }
-  echo "stress-ng $desc: ok"
+  echo "stress-ng $desc: ok in $((SECONDS - t0)) s"
   attached_or_fail
 }
 
