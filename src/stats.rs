@@ -199,7 +199,7 @@ struct UserCounters {
     migrated_out_numa: u64,
     starved: bool,
     evacuated: u64,
-    sent_overdue: u64,
+    user_overdue: u64,
 }
 
 /// CPU time and page faults of one thread, from /proc.
@@ -300,7 +300,7 @@ impl<'a> Sampler<'a> {
                     migrated_out_numa: rd(&s.migrated_out_numa),
                     starved: s.starved.load(Ordering::Relaxed),
                     evacuated: rd(&s.evacuated),
-                    sent_overdue: rd(&s.sent_overdue),
+                    user_overdue: rd(&s.user_overdue),
                 })
                 .collect(),
             workers: self.states.iter().map(|s| usage(&s.tid)).collect(),
@@ -411,7 +411,7 @@ impl Stats {
             preempts: k.preempts,
             debtors: k.debtors,
             overdue: k.overdue,
-            user_overdue: user(|u| u.sent_overdue),
+            user_overdue: user(|u| u.user_overdue),
             heartbeats: later.heartbeats,
             faults,
             wait_user_us: mean_us(dk.wait_user_ns),

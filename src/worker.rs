@@ -121,7 +121,7 @@ pub struct DomainState {
     pub evacuated: AtomicU64,
     /// Debtors handed to the kernel out of turn because they had waited
     /// MAX_USER_DEBTOR_WAIT_NS in our queue (several domains only).
-    pub sent_overdue: AtomicU64,
+    pub user_overdue: AtomicU64,
 }
 
 /// The balancer asks a worker to push about `weight` of load to `to`.
@@ -273,7 +273,7 @@ impl<C: DomainChannel> Worker<C> {
                 .queue
                 .dispatch_overdue(now.before(MAX_USER_DEBTOR_WAIT_NS), &mut send);
             self.links.states[dom.0 as usize]
-                .sent_overdue
+                .user_overdue
                 .fetch_add(overdue as u64, Ordering::Relaxed);
             sent += overdue;
         }
@@ -590,7 +590,7 @@ mod tests {
             [3],
             "the old debtor only: not the old nice-0 task, nor the new debtor"
         );
-        assert_eq!(states[0].sent_overdue.load(Ordering::Relaxed), 1);
+        assert_eq!(states[0].user_overdue.load(Ordering::Relaxed), 1);
         assert_eq!(states[0].queued.load(Ordering::Relaxed), 3);
         // At most one scan per OVERDUE_SCAN_NS.
         w.links.inboxes[0].send(old(5, 500_000_000, 3)).expect("inbox has room");
@@ -600,7 +600,7 @@ mod tests {
         w.backlog_limit = None;
         w.next_overdue_scan = Monotonic(0);
         w.step();
-        assert_eq!(states[0].sent_overdue.load(Ordering::Relaxed), 1);
+        assert_eq!(states[0].user_overdue.load(Ordering::Relaxed), 1);
         assert_eq!(w.chan.sent.len(), 5);
     }
 
