@@ -592,7 +592,9 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
  *   dom's head (its turn: the order of one vtime DSQ); else, at most every
  *   DEBT_SCAN_NS per domain, the first debtor that has waited max_wait_ns
  *   since it was sent to user space; else DSQ dom's head; else the first
- *   debtor rather than idle.
+ *   debtor rather than idle. With several domains and only debtors in dom,
+ *   another domain's task that is owed more than the first debtor comes
+ *   before it (steal_before_debtors()).
  *
  * With several domains a worker keeps what its CPUs do not need yet, for
  * the balancer, and hands out a debtor that waited half of max_wait_ns
@@ -1372,6 +1374,62 @@ static long steal_one(u32 i, void *data)
 	return 1;
 }
 
+/*
+ * Only debtors of a domain wait (its DSQ is empty), and a CPU of it asks
+ * for work. EEVDF counts a CPU that runs nothing but SCHED_IDLE tasks as
+ * idle, and pulls work to it; here, before the first debtor, the CPU takes
+ * the head of the nearest other domain's DSQ whose lag (its vruntime less
+ * its domain's clock) is less than the debtor's: it would run sooner there
+ * than the debtor here. After its slice it goes to this domain's worker,
+ * as any task that ran here. Without this, at twice as many hogs as CPUs
+ * on numa-llc (`--domains llc`, 2 CPUs a domain), a domain that drew a
+ * nice -5 hog, a nice-19 and a SCHED_IDLE one gave the two light ones a
+ * CPU between them, 5-20 times their share, while nice-0 hogs of the next
+ * domain shared theirs with nice-5 ones. A debtor that waited max_wait_ns
+ * still goes first (take_overdue()).
+ */
+struct ahead_ctx {
+	u32 dom;
+	s64 lag;
+	bool stolen;
+};
+
+/* bpf_loop callback: take the head of the i-th nearest other domain's DSQ
+ * if its lag is less than ctx->lag. */
+static long steal_ahead_one(u32 i, void *data)
+{
+	struct ahead_ctx *sc = data;
+	u32 other = steal_order[DOM(sc->dom)][DOM(i)];
+	u64 v;
+
+	if (other >= nr_domains)
+		return 1;
+	if (!scx_bpf_dsq_nr_queued(other) || !dsq_head_vtime(other, &v) || (s64)(v - clock_of(other)) >= sc->lag ||
+	    !sul_dsq_move_to_local(other))
+		return 0;
+	__sync_fetch_and_add(&stats_of(sc->dom)->steals, 1);
+	sc->stolen = true;
+	return 1;
+}
+
+/* A global function: the verifier checks it once, on its own. Inlined in
+ * ops.dispatch's chain of takes, it made that too complex to verify. */
+__noinline bool steal_before_debtors(u32 dom, s32 cpu)
+{
+	struct ahead_ctx sc = { .dom = dom };
+	u64 first;
+
+	/* The counts first: they are cheap, an iterator is not. */
+	if (nr_domains < 2 || scx_bpf_dsq_nr_queued(dom) || !scx_bpf_dsq_nr_queued(DEBT_DSQ(dom)) ||
+	    !dsq_head_vtime(DEBT_DSQ(dom), &first))
+		return false;
+	if (take_overdue(dom, cpu))
+		return true;
+	sc.lag = (s64)(first - clock_of(dom));
+	bpf_loop(nr_domains < SUL_MAX_DOMAINS ? nr_domains : SUL_MAX_DOMAINS, steal_ahead_one, &sc, 0);
+	return sc.stolen;
+}
+
 void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u32 dom = DOM(dom_of_cpu(cpu));
@@ -1423,9 +1481,11 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	if (rescue(dom))
 		return;
 
-	/* A debtor whose turn has come, else the least vruntime, else any
-	 * debtor rather than idle. */
-	if (take_debtor(dom, cpu, false) || sul_dsq_move_to_local(dom) || take_debtor(dom, cpu, true)) {
+	/* Another domain's task ahead of our debtors, else a debtor whose
+	 * turn has come, else the least vruntime, else any debtor rather than
+	 * idle. */
+	if (steal_before_debtors(dom, cpu) || take_debtor(dom, cpu, false) || sul_dsq_move_to_local(dom) ||
+	    take_debtor(dom, cpu, true)) {
 		/* No CPU idles beside a task waiting here: one for each. */
 		waiting = dsq_depth(dom);
 		goto kick;
