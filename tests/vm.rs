@@ -248,7 +248,7 @@ fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn_starved(
             sc("pidns.sh", &["--domains", "llc"], "PASS pidns --domains llc"),
             sc(
                 "churn.sh",
-                &["CHURN_SECS=60", "--domains", "llc", "--ringbuf-kib", "4"],
+                &["CHURN_SECS=30", "--domains", "llc", "--ringbuf-kib", "4"],
                 "PASS churn --domains llc --ringbuf-kib 4",
             ),
             sc(
@@ -269,7 +269,12 @@ fn vm_numa_llc_domains_stress_partial_pinned_crowd_balancer_pidns_churn_starved(
 /// figures of that boot were 64 and 44 ms: a miss gets a second run of
 /// each, and both runs together decide (quality.sh). So does a miss of a
 /// fairness bar: the same code passed and missed the 2x share of the
-/// machine in two boots.
+/// machine in two boots. In CI on 2026-12-01 the pinned threads' worst
+/// missed over both runs (87.5 ms, EEVDF 47.4 ms): EEVDF's first run was
+/// the boot's first cyclictest run, which the emulator favours when the
+/// host is slow (bench/measure.sh); with the VM on one host core, EEVDF's
+/// mean went from 5.0 ms in that run to 10.3-10.6 ms in the next ones,
+/// ours 7.4-7.8 ms. Every boot now spends that run on a warm-up.
 #[test]
 fn vm_flat_scheduling_quality() {
     scenarios(
@@ -285,19 +290,20 @@ fn vm_flat_scheduling_quality() {
 
 /// With several domains the CPUs idle 0.2-0.6% of the time beside one hog
 /// per CPU (EEVDF: 0; `--domains 1` on flat: at most 0.2%), so the idle
-/// bar here is 2%, not 1%. Two known gaps (README, "Known gaps"): shares
-/// follow weights only within each domain; and wakeup latency beside 2
-/// hogs per CPU is 2-3 times EEVDF's in a fast boot, with one domain as
-/// with several (bench/vm-latency, 2026-11-30: mean 11.5 ms with
-/// `--domains 1`, 12.4 ms with `llc`, EEVDF 4.3 ms in the same boot).
-/// Until those gaps are closed, shares and latency are
-/// for `bench/vm-fairness` and `bench/vm-latency` to report: measured here
-/// only to be printed, they cost CI time its 45-minute budget cannot spare
-/// (without them the group took 6.3 minutes, 2026-11-30). What is asserted: a pinned hog keeps
-/// its CPU, one hog per CPU leaves none idle, and no hog waits near the
-/// watchdog at 8x: quality.sh's 8 s, as on flat. A light task's 5 s
-/// limit runs from its enqueue here too: its worker hands it to BPF once it
-/// has waited 2.5 s in the worker's queue (src/queue.rs, dispatch_overdue).
+/// bar here is 2%, not 1%. Asserted: a pinned hog keeps its CPU, one hog
+/// per CPU leaves none idle, no hog waits near the watchdog at 8x
+/// (quality.sh's 8 s, as on flat; a light task's 5 s limit runs from its
+/// enqueue here too: its worker hands it to BPF once it has waited 2.5 s
+/// in the worker's queue, src/queue.rs, dispatch_overdue), and the wakeup
+/// latency of pinned 1 ms timers beside 2 hogs per CPU is within 1.5x
+/// EEVDF's, over 10 s (bench/vm-latency, 2026-12-01: 0.69-0.83x EEVDF's
+/// mean, 0.72-0.90x its 99.9th percentile). Latency here looked 5-7 times
+/// EEVDF's until the first cyclictest run of a boot, which the emulator
+/// treats apart, went to a warm-up (bench/measure.sh). The shares follow
+/// weights only within each domain (README, "Known gaps"): they are for
+/// `bench/vm-fairness` to report. The free threads' latency and the
+/// widened task are checked in the flat group only: CI's 45-minute budget
+/// cannot spare them twice.
 #[test]
 fn vm_numa_llc_scheduling_quality() {
     scenarios(
@@ -308,7 +314,9 @@ fn vm_numa_llc_scheduling_quality() {
             &[
                 "IDLE_PCT=2",
                 "FAIRNESS=off",
-                "LATENCY=off",
+                "LAT_MODES=pinned",
+                "LAT_SECS=10",
+                "WIDEN=off",
                 "--domains llc",
                 "--domains numa",
             ],

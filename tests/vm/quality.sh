@@ -2,8 +2,9 @@
 # Issue 8: scheduling quality, each figure against EEVDF's in the same boot.
 # Usage: quality.sh [VAR=VALUE...] CONFIG...   (each CONFIG a quoted set of
 # scheduler flags; VAR is QUALITY_SECS, FAIR_PCT, FAIR_PCT_8X, FAIR_ABS_PCT,
-# IDLE_PCT, LAT_X, GAP_S or
-# FAIRNESS=report|off, LATENCY=report|off, LAT_MEAN=report)
+# IDLE_PCT, LAT_X, LAT_SECS, LAT_MODES, GAP_S or
+# FAIRNESS=report|off, LATENCY=report|off, LAT_MEAN=report,
+# WIDEN=assert|report|off)
 # For each config:
 #   - work conservation: a hog pinned to one CPU keeps it >= 98% busy, and
 #     with one hog per CPU the CPUs are idle < $IDLE_PCT% of the time (as
@@ -18,14 +19,16 @@
 #     boot plus 25 points, or within 100%, whichever is looser; a miss
 #     gets a second run of EEVDF and ours, and both runs together decide;
 #   - wakeup latency (not with --partial): 1 ms timer threads (cyclictest,
-#     pinned one per CPU as it does by default, and free on every CPU)
+#     pinned one per CPU as it does by default, and free on every CPU:
+#     $LAT_MODES) for $LAT_SECS s (default QUALITY_SECS)
 #     beside 2 hogs per CPU see a mean and a worst latency no worse than
 #     EEVDF's x $LAT_X; the worst is the 99.9th percentile of all wakeups
 #     (a single sample's max swings by half between EEVDF runs in the
 #     emulator: bench/measure.sh), the max is printed beside it; a miss
 #     gets a second run of EEVDF and ours, and both runs together decide;
 #   - a task pinned for 10 s beside 2 hogs per CPU, then widened, gets
-#     between half and twice the others' mean share over the next 5 s.
+#     between half and twice the others' mean share over the next 5 s
+#     ($WIDEN, by default as LATENCY).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../../bench/measure.sh"
 
@@ -46,12 +49,14 @@ FAIR_PCT=${FAIR_PCT:-5}
 FAIR_PCT_8X=${FAIR_PCT_8X:-8}
 FAIR_ABS_PCT=${FAIR_ABS_PCT:-10}
 IDLE_PCT=${IDLE_PCT:-1}
-# FAIRNESS=report / LATENCY=report print those figures without asserting
-# them (latency covers the pinned-then-widened task too); =off does not
-# measure them, for CI where bench/vm-fairness and bench/vm-latency report
-# them instead.
+# FAIRNESS=report / LATENCY=report / WIDEN=report print those figures
+# without asserting them; =off does not measure them, for CI where
+# bench/vm-fairness and bench/vm-latency report them instead.
 FAIRNESS=${FAIRNESS:-assert}
 LATENCY=${LATENCY:-assert}
+WIDEN=${WIDEN:-$LATENCY}
+LAT_SECS=${LAT_SECS:-$SECS}
+LAT_MODES=${LAT_MODES:-pinned free}
 # LAT_MEAN=report prints the mean wakeup latency without asserting it (the
 # worst, at the 99.9th percentile, is still asserted): README, Known gaps.
 LAT_MEAN=${LAT_MEAN:-assert}
@@ -157,13 +162,13 @@ if [ "$FAIRNESS" != off ]; then
   done
 fi
 if [ "$LATENCY" != off ]; then
-  for mode in pinned free; do
-    latency "$SECS" $mode; eval "eevdf_lat_$mode=\$lat"
+  for mode in $LAT_MODES; do
+    latency "$LAT_SECS" $mode; eval "eevdf_lat_$mode=\$lat"
     cp /tmp/cyclictest.log "/tmp/lat-eevdf-$mode.log"
     echo "EEVDF: latency ($mode) avg/p99.9/max us $lat"
   done
-  echo "EEVDF: pinned 10 s, then widened: $(python3 "$measure_dir/widen.py")"
 fi
+[ "$WIDEN" = off ] || echo "EEVDF: pinned 10 s, then widened: $(python3 "$measure_dir/widen.py")"
 # Bounded waits: the longest a hog went without running at 8x (bench/gaps.py).
 eevdf_gaps=$(python3 "$measure_dir/gaps.py" --per-cpu 8 --secs "$SECS")
 echo "EEVDF, 8x: $eevdf_gaps"
@@ -204,9 +209,9 @@ for cfg in "$@"; do
     gaps=$(python3 "$measure_dir/gaps.py" --per-cpu 8 --secs "$SECS")
     echo "$cfg, 8x: $gaps (EEVDF: $(field "$eevdf_gaps" gap_s))"
     ge "$GAP_S" "$(field "$gaps" max_gap_s)" || fail "$cfg: a hog waited $(field "$gaps" max_gap_s) s between runs at 8x"
-    for mode in pinned free; do
+    for mode in $LAT_MODES; do
       [ "$LATENCY" = off ] && break
-      latency "$SECS" $mode
+      latency "$LAT_SECS" $mode
       cp /tmp/cyclictest.log "/tmp/lat-ours-$mode.log"
       eval "eevdf_lat=\$eevdf_lat_$mode"
       echo "$cfg: latency ($mode) avg/p99.9/max us $lat (EEVDF $eevdf_lat)"
@@ -222,23 +227,23 @@ for cfg in "$@"; do
       # each taken together (bench/measure.sh, latency_of).
       echo "$cfg: latency ($mode) $miss; a second run of EEVDF and of $cfg, judged together with the first"
       stop_sched
-      latency "$SECS" $mode
+      latency "$LAT_SECS" $mode
       cp /tmp/cyclictest.log "/tmp/lat-eevdf-$mode-2.log"
       echo "EEVDF: latency ($mode), run 2: avg/p99.9/max us $lat"
       # shellcheck disable=SC2086
       start_sched $cfg
-      latency "$SECS" $mode
+      latency "$LAT_SECS" $mode
       echo "$cfg: latency ($mode), run 2: avg/p99.9/max us $lat"
       lat=$(latency_of "/tmp/lat-ours-$mode.log" /tmp/cyclictest.log)
       eevdf_lat=$(latency_of "/tmp/lat-eevdf-$mode.log" "/tmp/lat-eevdf-$mode-2.log")
       echo "$cfg: latency ($mode), both runs: avg/p99.9/max us $lat (EEVDF $eevdf_lat)"
       if miss=$(lat_miss "$lat" "$eevdf_lat"); then fail "$cfg: latency ($mode) $miss over two runs"; fi
     done
-    if [ "$LATENCY" != off ]; then
+    if [ "$WIDEN" != off ]; then
       widen=$(python3 "$measure_dir/widen.py")
       echo "$cfg: pinned 10 s, then widened: $widen"
       ratio=$(field "$widen" ratio)
-      [ "$LATENCY" = report ] || { ge "$ratio" 0.5 && ge 2 "$ratio"; } || fail "$cfg: the widened task got $ratio of the others' mean share"
+      [ "$WIDEN" = report ] || { ge "$ratio" 0.5 && ge 2 "$ratio"; } || fail "$cfg: the widened task got $ratio of the others' mean share"
     fi
   fi
   attached_or_fail
