@@ -794,29 +794,17 @@ static bool domain_quiet(u32 dom)
 	return !dsq_depth(dom) && user_space_idle(dom);
 }
 
-/* @p's vruntime plus its runtime since its last charge, as user space
- * charges it (src/vruntime.rs, charge: ran * 1024 / w). */
-static __always_inline u64 with_charge(struct task_struct *p, struct task_ctx *tctx)
+/* @p's runtime since its last charge, as the vruntime user space charges
+ * for it at weight @w (src/vruntime.rs, charge: ran * 1024 / w). */
+static __always_inline u64 charge_since(struct task_struct *p, struct task_ctx *tctx, u32 w)
 {
-	return tctx->vruntime + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / task_weight(p);
+	return (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / w;
 }
 
-/*
- * @p's vruntime with its runtime since its last charge charged, placed as
- * user space would place it at its next trip (src/vruntime.rs, place: v +
- * ran * 1024 / w, at least the clock minus the sleeper credit), for a task
- * of the domain whose clock its vruntime is on. Without the lower bound a
- * task that keeps its CPU without that trip while entitled to more than
- * the CPU (a nice -5 hog among nice 0 ones) would fall ever further behind
- * the clock, and a task pinned to its CPU, queued at the clock, would wait
- * for it to catch up: under the scx CI stress, a runnable task stall.
- */
-static __always_inline u64 charged_vtime(struct task_struct *p, struct task_ctx *tctx)
+/* @p's vruntime plus its runtime since its last charge. */
+static __always_inline u64 with_charge(struct task_struct *p, struct task_ctx *tctx)
 {
-	u64 v = with_charge(p, tctx);
-	u64 floor = clock_of(tctx->vruntime_dom) - sleeper_credit_ns;
-
-	return (s64)(v - floor) < 0 ? floor : v;
+	return tctx->vruntime + charge_since(p, tctx, task_weight(p));
 }
 
 /* The slice user space gives a task of weight @w (src/vruntime.rs,
@@ -834,6 +822,11 @@ static __always_inline u64 slice_of(u32 w)
  * Where user space would place @p, woken or new, on domain @dom's clock
  * (src/vruntime.rs, place): a new task half a slice's vruntime after the
  * clock, a known one charged and no further behind than the sleeper credit.
+ * Without that lower bound a task that keeps its CPU without the trip while
+ * entitled to more than the CPU (a nice -5 hog among nice 0 ones) would
+ * fall ever further behind the clock, and a task pinned to its CPU, queued
+ * at the clock, would wait for it to catch up: under the scx CI stress, a
+ * runnable task stall.
  * A task on another domain's clock (one a CPU of @dom stole, now woken
  * there) is first carried onto @dom's as the receiving worker carries it
  * (src/worker.rs, accept: renormalise, then place): its lag against its
@@ -857,17 +850,18 @@ static bool direct_vtime(struct task_struct *p, struct task_ctx *tctx, u32 dom, 
 		return true;
 	}
 	if (from == dom) {
-		*vtime = charged_vtime(p, tctx);
-		return (s64)(*vtime - now) <= (s64)min_debt_ns;
+		v = tctx->vruntime;
+	} else {
+		if (from >= nr_domains)
+			return false;
+		lag = (s64)(tctx->vruntime - clock_of(from));
+		if (lag > (s64)min_debt_ns)
+			return false;
+		if (lag < -(s64)sleeper_credit_ns)
+			lag = -(s64)sleeper_credit_ns;
+		v = now + lag;
 	}
-	if (from >= nr_domains)
-		return false;
-	lag = (s64)(tctx->vruntime - clock_of(from));
-	if (lag > (s64)min_debt_ns)
-		return false;
-	if (lag < -(s64)sleeper_credit_ns)
-		lag = -(s64)sleeper_credit_ns;
-	v = now + lag + (p->se.sum_exec_runtime - tctx->charged_exec_runtime) * 1024 / w;
+	v += charge_since(p, tctx, w);
 	*vtime = (s64)(v - floor) < 0 ? floor : v;
 	return (s64)(*vtime - now) <= (s64)min_debt_ns;
 }
