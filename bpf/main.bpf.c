@@ -589,12 +589,14 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
  *   DSQ DEBT_DSQ(dom) (vtime) ◀── debtors
  *
  *   a CPU of dom takes: the first debtor if its vruntime is not after DSQ
- *   dom's head (its turn: the order of one vtime DSQ); else, at most every
- *   DEBT_SCAN_NS per domain, the first debtor that has waited max_wait_ns
- *   since it was sent to user space; else DSQ dom's head; else the first
- *   debtor rather than idle. With several domains and only debtors in dom,
- *   another domain's task that is owed more than the first debtor comes
- *   before it (steal_before_debtors()).
+ *   dom's head nor the head of what dom's worker holds (its turn: the
+ *   order of one vtime queue); else, at most every DEBT_SCAN_NS per
+ *   domain, the first debtor that has waited max_wait_ns since it was sent
+ *   to user space; else DSQ dom's head; else, once nothing of dom is in
+ *   user space, the first debtor rather than idle. With several domains
+ *   and only debtors in dom, another domain's task that is owed more than
+ *   the first debtor comes before it (steal_before_debtors()). Only a
+ *   debtor run at its turn moves the clock (move_debtor()).
  *
  * With several domains a worker keeps what its CPUs do not need yet, for
  * the balancer, and hands out a debtor that waited half of max_wait_ns
@@ -611,10 +613,10 @@ static void need_worker(u32 dom, struct task_struct *p, struct task_ctx *tctx, u
  * whole DSQ (up to DEBT_SCAN_MAX): one placed far ahead when the bound was
  * large sorts behind every debtor placed since (looking at the first 8
  * only, one waited 23.5 s on numa-llc in CI). It runs a few times a second
- * per domain, not at every dispatch. A debtor run at its turn, or because
- * nothing else of its domain waits, moves the clock as any task does; one
- * run before its turn because it waited long does not: it would hand its
- * whole lead to every waiting task.
+ * per domain, not at every dispatch. A debtor run at its turn (nothing else
+ * of its domain waiting is its turn too) moves the clock as any task does;
+ * one run before its turn, because it waited long or a CPU would idle,
+ * does not: it would hand its whole lead to every waiting task.
  */
 #define DEBT_DSQ(dom) ((u64)SUL_MAX_DOMAINS + (dom))
 #define DEBT_SCAN_NS (100ULL * 1000 * 1000)
@@ -652,11 +654,16 @@ static bool dsq_head_vtime(u64 dsq, u64 *vtime)
 	return found;
 }
 
-/* Moves to CPU @cpu's local DSQ the first debtor of domain @dom that may
- * run there and has waited max_wait_ns since it was sent to user space
- * (with several domains, part of that in its worker's queue); it runs
- * before its turn. */
-static bool take_overdue(u32 dom, s32 cpu)
+/*
+ * Moves to CPU @cpu's local DSQ the first debtor of domain @dom that may run
+ * there and was sent to user space at least @waited_ns ago. It runs out of
+ * its vruntime's turn, so it must not move the clock: the clock would jump
+ * to its vruntime, up to the debt bound ahead, and every task of the domain
+ * behind it would be floored to the new clock less the sleeper credit at
+ * its next placement, losing what it was owed (their order collapses to
+ * round robin, and the light task's debt is forgiven).
+ */
+static bool move_debtor(u32 dom, s32 cpu, u64 waited_ns)
 {
 	u64 now = bpf_ktime_get_ns();
 	struct bpf_iter_scx_dsq it;
@@ -665,16 +672,13 @@ static bool take_overdue(u32 dom, s32 cpu)
 	bool moved = false;
 	u32 i;
 
-	if (now - debt_scanned_at[DOM(dom)] < DEBT_SCAN_NS)
-		return false;
-	debt_scanned_at[DOM(dom)] = now;
 	bpf_iter_scx_dsq_new(&it, DEBT_DSQ(dom), 0);
 	for (i = 0; i < DEBT_SCAN_MAX; i++) {
 		p = bpf_iter_scx_dsq_next(&it);
 		if (!p)
 			break;
 		tctx = task_ctx_of(p);
-		if (!tctx || now - tctx->queued_at < max_wait_ns || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		if (!tctx || now - tctx->queued_at < waited_ns || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		moved = sul_dsq_move(&it, p, SCX_DSQ_LOCAL, 0);
 		/* It starts on this CPU once we return, so this is in time. */
@@ -683,28 +687,65 @@ static bool take_overdue(u32 dom, s32 cpu)
 		break;
 	}
 	bpf_iter_scx_dsq_destroy(&it);
-	if (moved) {
-		__sync_fetch_and_add(&stats_of(dom)->overdue, 1);
-		/* Look again at the next call: more may be overdue. */
-		debt_scanned_at[DOM(dom)] = 0;
-	}
 	return moved;
+}
+
+/* The first debtor of domain @dom that has waited max_wait_ns since it was
+ * sent to user space (with several domains, part of that in its worker's
+ * queue), onto CPU @cpu; at most every DEBT_SCAN_NS per domain. */
+static bool take_overdue(u32 dom, s32 cpu)
+{
+	u64 now = bpf_ktime_get_ns();
+
+	if (now - debt_scanned_at[DOM(dom)] < DEBT_SCAN_NS)
+		return false;
+	debt_scanned_at[DOM(dom)] = now;
+	if (!move_debtor(dom, cpu, max_wait_ns))
+		return false;
+	__sync_fetch_and_add(&stats_of(dom)->overdue, 1);
+	/* Look again at the next call: more may be overdue. */
+	debt_scanned_at[DOM(dom)] = 0;
+	return true;
+}
+
+/*
+ * Whether the first debtor of domain @dom, at @first, comes before the rest
+ * of the domain's work: the head of DSQ dom, and the head of what its worker
+ * holds. With several domains the worker hands out only what the CPUs need
+ * now, so DSQ dom is often empty while the worker holds the tasks whose
+ * turn it is; judged by the DSQ alone, a SCHED_IDLE hog ran at every such
+ * moment (numa-llc, --domains llc, 2 hogs a CPU: 474-686% over its share).
+ */
+static bool debtor_turn(u32 dom, u64 first)
+{
+	u64 front;
+
+	if (dsq_head_vtime(dom, &front) && (s64)(first - front) > 0)
+		return false;
+	/* The depth before the head: user space stores the head first
+	 * (src/bpf.rs), so a head read after a depth is at least as new. */
+	if (!nr_queued_of(dom))
+		return true;
+	front = *(volatile u64 *)&dom_users[DOM(dom)].head_vtime;
+	return (s64)(first - front) <= 0;
 }
 
 /*
  * Moves a debtor of domain @dom to CPU @cpu's local DSQ: with @any, the
- * first that may run there; else the first if its turn has come, or one
- * that has waited max_wait_ns.
+ * first that may run there, out of its turn (rather than idle); else the
+ * first if its turn has come (debtor_turn()), or one that has waited
+ * max_wait_ns.
  */
 static bool take_debtor(u32 dom, s32 cpu, bool any)
 {
-	u64 dsq = DEBT_DSQ(dom), front, first;
+	u64 first;
 
-	if (!scx_bpf_dsq_nr_queued(dsq))
+	if (!scx_bpf_dsq_nr_queued(DEBT_DSQ(dom)))
 		return false;
-	if (any || !dsq_head_vtime(dom, &front) ||
-	    (dsq_head_vtime(dsq, &first) && (s64)(first - front) <= 0))
-		return sul_dsq_move_to_local(dsq);
+	if (any)
+		return move_debtor(dom, cpu, 0);
+	if (dsq_head_vtime(DEBT_DSQ(dom), &first) && debtor_turn(dom, first))
+		return sul_dsq_move_to_local(DEBT_DSQ(dom));
 	return take_overdue(dom, cpu);
 }
 
@@ -1381,7 +1422,11 @@ static long steal_one(u32 i, void *data)
 
 	if (other >= nr_domains)
 		return 1;
-	if (!sul_dsq_move_to_local(other) && !take_debtor(other, bpf_get_smp_processor_id(), true))
+	/* Another domain's debtor only at its turn there, or overdue: its
+	 * CPUs would run it no sooner, and a CPU that found nothing for a
+	 * moment (the workers hand out only what their CPUs need) ran the
+	 * light tasks out of turn, a slice each time. */
+	if (!sul_dsq_move_to_local(other) && !take_debtor(other, bpf_get_smp_processor_id(), false))
 		return 0;
 	__sync_fetch_and_add(&stats_of(sc->dom)->steals, 1);
 	sc->stolen = true;
@@ -1495,11 +1540,22 @@ void BPF_STRUCT_OPS(sul_dispatch, s32 cpu, struct task_struct *prev)
 	if (rescue(dom))
 		return;
 
-	/* Another domain's task ahead of our debtors, else a debtor whose
+	/*
+	 * Another domain's task ahead of our debtors, else a debtor whose
 	 * turn has come, else the least vruntime, else any debtor rather than
-	 * idle. */
+	 * idle, but only once nothing of this domain is in or on its way to
+	 * user space: with several domains the worker hands out only what the
+	 * CPUs need, so a CPU often finds the DSQs empty while the worker,
+	 * running on the domain's other CPU, is about to hand it the task
+	 * whose turn it is. A debtor run then, out of turn, ran far more
+	 * often than its weight allows (numa-llc, --domains llc, 2 hogs a
+	 * CPU: a SCHED_IDLE hog ran 18-36 times in 20 s, about 5 runs owed).
+	 * Whatever the worker hands out kicks a CPU for each task left
+	 * waiting, debtors included (below), so the debtor still runs once
+	 * user space is idle.
+	 */
 	if (steal_before_debtors(dom, cpu) || take_debtor(dom, cpu, false) || sul_dsq_move_to_local(dom) ||
-	    take_debtor(dom, cpu, true)) {
+	    (user_space_idle(dom) && take_debtor(dom, cpu, true))) {
 		/* No CPU idles beside a task waiting here: one for each. */
 		waiting = dsq_depth(dom);
 		goto kick;
